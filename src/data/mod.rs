@@ -1,0 +1,12 @@
+//! Flow data: the record type, readers and writers, validation, host view and splits, and the
+//! simulated `ar1` check data.
+
+pub mod flow;
+pub mod hosts;
+pub mod read;
+pub mod write;
+
+pub use flow::{Flags, Flow, Label, Proto};
+pub use hosts::{HostSplit, HostTraffic};
+pub use read::{read_flows, FlowReader};
+pub use write::{atomic_write, atomic_write_str, write_flows};

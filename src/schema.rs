@@ -1,0 +1,120 @@
+//! The attribute schema that connects an encoding (NetFlow rows, the `ar1` check data) to the
+//! generic autoregressive model. The model never sees NetFlow semantics: only this list.
+
+use serde::{Deserialize, Serialize};
+
+/// How an attribute is modelled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AttrKind {
+    /// A real value, modelled by a mixture-density head. Samples outside `[min, max]` are
+    /// invalid and redrawn a bounded number of times.
+    Continuous { min: f32, max: f32 },
+    /// A class index in `0..cardinality`, modelled by a softmax head. Stored in rows as `f32`.
+    Discrete { cardinality: usize },
+}
+
+/// One column of an encoded row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attribute {
+    pub name: String,
+    pub kind: AttrKind,
+    /// `true` for conditioning attributes that the caller supplies at generation time (e.g. the
+    /// hour of day, which follows from the host's clock). They are inputs, never sampled.
+    pub given: bool,
+}
+
+impl Attribute {
+    pub fn continuous(name: &str, min: f32, max: f32) -> Self {
+        Attribute {
+            name: name.into(),
+            kind: AttrKind::Continuous { min, max },
+            given: false,
+        }
+    }
+    pub fn discrete(name: &str, cardinality: usize) -> Self {
+        Attribute {
+            name: name.into(),
+            kind: AttrKind::Discrete { cardinality },
+            given: false,
+        }
+    }
+    pub fn given(mut self) -> Self {
+        self.given = true;
+        self
+    }
+    pub fn cardinality(&self) -> Option<usize> {
+        match self.kind {
+            AttrKind::Discrete { cardinality } => Some(cardinality),
+            AttrKind::Continuous { .. } => None,
+        }
+    }
+}
+
+/// An ordered list of attributes: the layout of every encoded row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Schema {
+    pub attrs: Vec<Attribute>,
+}
+
+impl Schema {
+    pub fn len(&self) -> usize {
+        self.attrs.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.attrs.is_empty()
+    }
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.attrs.iter().position(|a| a.name == name)
+    }
+}
+
+/// Encoded sequences of many hosts in one flat row-major buffer.
+///
+/// Host `h` owns rows `offsets[h]..offsets[h + 1]`, in time order. A model's context window never
+/// crosses a host boundary.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sequences {
+    pub n_attrs: usize,
+    pub rows: Vec<f32>,
+    pub offsets: Vec<usize>,
+}
+
+impl Sequences {
+    pub fn new(n_attrs: usize) -> Self {
+        Sequences {
+            n_attrs,
+            rows: Vec::new(),
+            offsets: vec![0],
+        }
+    }
+    pub fn n_rows(&self) -> usize {
+        self.rows.len() / self.n_attrs.max(1)
+    }
+    pub fn n_hosts(&self) -> usize {
+        self.offsets.len() - 1
+    }
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.rows[i * self.n_attrs..(i + 1) * self.n_attrs]
+    }
+    /// Rows of host `h`.
+    pub fn host(&self, h: usize) -> std::ops::Range<usize> {
+        self.offsets[h]..self.offsets[h + 1]
+    }
+    /// Append one host's rows (row-major, `n_attrs` values each).
+    pub fn push_host(&mut self, rows: &[f32]) {
+        debug_assert_eq!(rows.len() % self.n_attrs, 0);
+        self.rows.extend_from_slice(rows);
+        self.offsets.push(self.n_rows());
+    }
+    /// Keep only the hosts whose index satisfies `keep`.
+    pub fn select_hosts(&self, keep: impl Fn(usize) -> bool) -> Sequences {
+        let mut out = Sequences::new(self.n_attrs);
+        for h in 0..self.n_hosts() {
+            if keep(h) {
+                let r = self.host(h);
+                out.push_host(&self.rows[r.start * self.n_attrs..r.end * self.n_attrs]);
+            }
+        }
+        out
+    }
+}
