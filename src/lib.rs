@@ -1,10 +1,14 @@
 //! `stan`: a research harness for synthetic NetFlow traffic (STAN and baselines), its fidelity,
 //! its usefulness for anomaly detection, and its privacy.
 
+pub mod baselines;
 pub mod data;
+pub mod encode;
 pub mod error;
 pub mod report;
+pub mod run;
 pub mod schema;
+pub mod spec;
 pub mod stats;
 
 pub use error::{Error, Result};

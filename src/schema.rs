@@ -118,3 +118,31 @@ impl Sequences {
         out
     }
 }
+
+/// Supplies the `given` attributes of each generated row and decides when a host's roll-out
+/// ends. Encoding-specific (the NetFlow host clock, a fixed row count for `ar1`), so that every
+/// generator (STAN and the baselines) rolls out through the same mechanism.
+pub trait Conditioner: Sync {
+    type State: Clone + Send;
+    fn init(&self, host: usize) -> Self::State;
+    /// Write the `given` attributes of the next row; return false when this host is finished.
+    fn prepare(&self, state: &Self::State, row: &mut [f32]) -> bool;
+    /// Update the state from the fully sampled row.
+    fn advance(&self, state: &mut Self::State, row: &[f32]);
+}
+
+/// Conditioner for schemas without given attributes: every host gets exactly `rows` rows.
+pub struct FixedRows(pub usize);
+
+impl Conditioner for FixedRows {
+    type State = usize;
+    fn init(&self, _host: usize) -> usize {
+        0
+    }
+    fn prepare(&self, state: &usize, _row: &mut [f32]) -> bool {
+        *state < self.0
+    }
+    fn advance(&self, state: &mut usize, _row: &[f32]) {
+        *state += 1;
+    }
+}

@@ -4,9 +4,10 @@
 pub mod flow;
 pub mod hosts;
 pub mod read;
+pub mod stats;
 pub mod write;
 
 pub use flow::{Flags, Flow, Label, Proto};
 pub use hosts::{HostSplit, HostTraffic};
-pub use read::{read_flows, FlowReader};
+pub use read::{FlowReader, read_flows};
 pub use write::{atomic_write, atomic_write_str, write_flows};

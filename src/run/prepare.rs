@@ -1,0 +1,163 @@
+//! Loading, validating and splitting the real data of a run.
+
+use crate::data::flow::{Flow, format_time, parse_time};
+use crate::data::hosts::{HostSplit, HostTraffic, host_view, internal_hosts, select};
+use crate::data::read::{read_flows, read_flows_lenient};
+use crate::error::{Error, Result};
+use crate::spec::Spec;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use sha2::{Digest, Sha256};
+
+/// The real traffic of a run, split into its roles. Windows are `[start, end)` Unix seconds.
+pub struct Prepared {
+    pub data_hash: String,
+    pub n_flows: usize,
+    pub skipped_invalid: usize,
+    pub hosts: Vec<u32>,
+    pub split: HostSplit,
+    pub train: (i64, i64),
+    pub test: (i64, i64),
+    /// Members in the training window: what generators learn from (and `copy` replays).
+    pub members_train: Vec<HostTraffic>,
+    /// Non-members in the training window: membership-inference non-member candidates.
+    pub nonmembers_train: Vec<HostTraffic>,
+    /// Non-members in the test window: the real test traffic for fidelity and detection.
+    pub nonmembers_test: Vec<HostTraffic>,
+    /// Holdout hosts in the test (generation) window: what `holdout` replays.
+    pub holdout_test: Vec<HostTraffic>,
+    /// Reference hosts in the training window: the attacker's real non-member sample.
+    pub reference_train: Vec<HostTraffic>,
+}
+
+fn sha256_file(path: &std::path::Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).map_err(|e| Error::io(path, e))?;
+    Ok(hex::encode(h.finalize()))
+}
+
+fn parse_prefix(s: &str) -> Result<u32> {
+    let parts: Vec<&str> = s.split('.').collect();
+    let bad = || Error::Spec {
+        key: "data.internal_prefix".into(),
+        reason: format!("expected two octets like `42.219`, got {s:?}"),
+    };
+    if parts.len() != 2 {
+        return Err(bad());
+    }
+    let a: u8 = parts[0].parse().map_err(|_| bad())?;
+    let b: u8 = parts[1].parse().map_err(|_| bad())?;
+    Ok(((a as u32) << 8) | b as u32)
+}
+
+impl Prepared {
+    pub fn load(spec: &Spec) -> Result<Prepared> {
+        let d = &spec.data;
+        let data_hash = sha256_file(&d.path)?;
+        let (mut flows, skipped) = if d.skip_invalid {
+            let (f, bad) = read_flows_lenient(&d.path)?;
+            if !bad.is_empty() {
+                tracing::warn!(skipped = bad.len(), first = %bad[0], "skipped invalid lines (data.skip_invalid = true)");
+            }
+            (f, bad.len())
+        } else {
+            (read_flows(&d.path)?, 0)
+        };
+        if flows.is_empty() {
+            return Err(Error::Invalid(format!("{}: no flows", d.path.display())));
+        }
+        let t_min = flows.iter().map(|f| f.te).min().unwrap_or(0);
+        let t_max = flows.iter().map(|f| f.te).max().unwrap_or(0);
+        let start = d
+            .start
+            .as_deref()
+            .and_then(parse_time)
+            .unwrap_or(t_min - t_min.rem_euclid(86_400));
+        let end = d.end.as_deref().and_then(parse_time).unwrap_or(t_max + 1);
+        if end <= start {
+            return Err(Error::Spec {
+                key: "data.end".into(),
+                reason: format!(
+                    "window [{}, {}) is empty",
+                    format_time(start),
+                    format_time(end)
+                ),
+            });
+        }
+        flows.retain(|f| f.te >= start && f.te < end);
+        let n_flows = flows.len();
+        let hosts = Self::choose_hosts(spec, &flows)?;
+        let split = HostSplit::shuffle(
+            &hosts,
+            [
+                spec.split.members,
+                spec.split.nonmembers,
+                spec.split.holdout,
+            ],
+            spec.split.seed.unwrap_or(spec.seed),
+        );
+        let (train, test) = match spec.split.test_start.as_deref().and_then(parse_time) {
+            Some(t) if t > start && t < end => ((start, t), (t, end)),
+            Some(_) => {
+                return Err(Error::Spec {
+                    key: "split.test_start".into(),
+                    reason: "must lie strictly inside the data window".into(),
+                });
+            }
+            None => ((start, end), (start, end)),
+        };
+        let all = host_view(&flows, &hosts);
+        Ok(Prepared {
+            data_hash,
+            n_flows,
+            skipped_invalid: skipped,
+            members_train: select(&all, &split.members, train.0, train.1),
+            nonmembers_train: select(&all, &split.nonmembers, train.0, train.1),
+            nonmembers_test: select(&all, &split.nonmembers, test.0, test.1),
+            holdout_test: select(&all, &split.holdout, test.0, test.1),
+            reference_train: select(&all, &split.reference, train.0, train.1),
+            hosts,
+            split,
+            train,
+            test,
+        })
+    }
+
+    fn choose_hosts(spec: &Spec, flows: &[Flow]) -> Result<Vec<u32>> {
+        let d = &spec.data;
+        let mut hosts = if d.hosts.is_empty() {
+            internal_hosts(flows, parse_prefix(&d.internal_prefix)?, d.min_flows)
+        } else {
+            let mut v = d
+                .hosts
+                .iter()
+                .map(|h| {
+                    crate::data::flow::parse_ipv4(h).ok_or_else(|| Error::Spec {
+                        key: "data.hosts".into(),
+                        reason: format!("{h:?} is not an IPv4 address"),
+                    })
+                })
+                .collect::<Result<Vec<u32>>>()?;
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        if d.max_hosts > 0 && hosts.len() > d.max_hosts {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed ^ 0x4057);
+            hosts.shuffle(&mut rng);
+            hosts.truncate(d.max_hosts);
+            hosts.sort_unstable();
+        }
+        if hosts.len() < 4 {
+            return Err(Error::Spec {
+                key: "data".into(),
+                reason: format!(
+                    "found {} modelled hosts; need at least 4 (members, non-members, holdout, reference). Check data.internal_prefix / data.min_flows / data.hosts",
+                    hosts.len()
+                ),
+            });
+        }
+        Ok(hosts)
+    }
+}

@@ -1,0 +1,390 @@
+//! Experiment specs: TOML files in `experiments/`, deserialised strictly (unknown keys are
+//! errors naming the key and the allowed ones), with documented defaults, and hashed so that
+//! every result folder names the exact spec that produced it.
+
+use crate::baselines::{BayesConfig, IndependentConfig};
+use crate::encode::EncoderConfig;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// The generators a spec can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GeneratorName {
+    Stan,
+    Independent,
+    Bayes,
+    Copy,
+    Holdout,
+}
+
+impl GeneratorName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GeneratorName::Stan => "stan",
+            GeneratorName::Independent => "independent",
+            GeneratorName::Bayes => "bayes",
+            GeneratorName::Copy => "copy",
+            GeneratorName::Holdout => "holdout",
+        }
+    }
+}
+
+/// The evaluations a spec can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Evaluation {
+    Fidelity,
+    Detect,
+    Privacy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetKind {
+    /// Real UGR'16 flows from `data.path`.
+    #[default]
+    Ugr16,
+    /// STAN's simulated dependency check (`x_t = 0.9 x_{t-1} + 0.1 e`, `y_t = 0.9 x_t + 0.1 e'`).
+    Ar1,
+}
+
+/// `[data]`: where flows come from and which hosts are modelled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataSpec {
+    pub dataset: DatasetKind,
+    /// UGR'16 CSV (headered or not, optionally gzip) or NetShare CSV; relative paths are
+    /// resolved against the current directory. Default: the embedded 92-host day.
+    pub path: PathBuf,
+    /// `/16` prefix of the internal network whose hosts are modelled (default `42.219`).
+    pub internal_prefix: String,
+    /// Explicit host list (dotted quads); empty = every internal host with `min_flows` flows.
+    pub hosts: Vec<String>,
+    /// Minimum flows for a host to be modelled (default 100).
+    pub min_flows: usize,
+    /// Keep at most this many hosts, a seeded sample (0 = all; default 0).
+    pub max_hosts: usize,
+    /// Restrict to `[start, end)` (`YYYY-MM-DD HH:MM:SS`); default: the data's first midnight to
+    /// its last flow.
+    pub start: Option<String>,
+    pub end: Option<String>,
+    /// Skip malformed lines (their count is logged and recorded in the manifest) instead of
+    /// failing (default `false`).
+    pub skip_invalid: bool,
+    /// `ar1` only: number of simulated hosts (series) and rows per host.
+    pub ar1_hosts: usize,
+    pub ar1_rows: usize,
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        DataSpec {
+            dataset: DatasetKind::Ugr16,
+            path: PathBuf::from("experiments/data/ugr16_2016-04-11_stan92users.csv.gz"),
+            internal_prefix: "42.219".into(),
+            hosts: Vec::new(),
+            min_flows: 100,
+            max_hosts: 0,
+            start: None,
+            end: None,
+            skip_invalid: false,
+            ar1_hosts: 20,
+            ar1_rows: 500,
+        }
+    }
+}
+
+/// `[split]`: host roles and time windows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SplitSpec {
+    /// Fractions of hosts that are members (training), non-members (test / MIA candidates) and
+    /// holdout (replayed by the `holdout` generator); the rest is the attacker's reference.
+    pub members: f64,
+    pub nonmembers: f64,
+    pub holdout: f64,
+    /// Seed of the host shuffle; default: the run seed.
+    pub seed: Option<u64>,
+    /// Start of the test window; `None` (default) = no time split: train and test windows are
+    /// the whole data window and only hosts separate training from test traffic. With a time
+    /// split, generators roll out over the test window.
+    pub test_start: Option<String>,
+}
+
+impl Default for SplitSpec {
+    fn default() -> Self {
+        SplitSpec {
+            members: 0.5,
+            nonmembers: 0.2,
+            holdout: 0.15,
+            seed: None,
+            test_start: None,
+        }
+    }
+}
+
+/// `[resources]`: what one run needs; used by `stan sweep --emit slurm`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Resources {
+    pub cpus: usize,
+    pub mem_gb: usize,
+    pub time_minutes: usize,
+    pub gpus: usize,
+    pub partition: Option<String>,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Resources {
+            cpus: 2,
+            mem_gb: 8,
+            time_minutes: 60,
+            gpus: 0,
+            partition: None,
+        }
+    }
+}
+
+/// A whole experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Experiment name: the results sub-folder (`results/<name>/<run-id>/`).
+    pub name: String,
+    /// Free text for humans; not part of the hash.
+    #[serde(default, skip_serializing)]
+    pub description: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default)]
+    pub data: DataSpec,
+    #[serde(default)]
+    pub split: SplitSpec,
+    #[serde(default = "default_generators")]
+    pub generators: Vec<GeneratorName>,
+    #[serde(default = "default_evaluations")]
+    pub evaluations: Vec<Evaluation>,
+    /// Write the synthetic flows of each generator as UGR'16 CSV (gzip) into the run folder.
+    #[serde(default = "yes")]
+    pub write_synthetic: bool,
+    /// Write SVG plots.
+    #[serde(default = "yes")]
+    pub plots: bool,
+    #[serde(default)]
+    pub encoder: EncoderConfig,
+    #[serde(default)]
+    pub independent: IndependentConfig,
+    #[serde(default)]
+    pub bayes: BayesConfig,
+    #[serde(default)]
+    pub resources: Resources,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn default_generators() -> Vec<GeneratorName> {
+    use GeneratorName::*;
+    vec![Stan, Independent, Bayes, Copy, Holdout]
+}
+fn default_evaluations() -> Vec<Evaluation> {
+    vec![
+        Evaluation::Fidelity,
+        Evaluation::Detect,
+        Evaluation::Privacy,
+    ]
+}
+
+impl Spec {
+    /// Parse a spec from TOML text; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Spec> {
+        let value: toml::Value = toml::from_str(text).map_err(|e| spec_err(origin, e))?;
+        Spec::from_value(value, origin)
+    }
+
+    /// Deserialise from an already-parsed (and possibly sweep-modified) TOML value.
+    pub fn from_value(value: toml::Value, origin: &str) -> Result<Spec> {
+        let spec: Spec = Spec::deserialize(value).map_err(|e| spec_err(origin, e))?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    pub fn load(path: &Path) -> Result<Spec> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Spec::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Checks serde cannot express.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, reason: &str| {
+            Err(Error::Spec {
+                key: key.into(),
+                reason: reason.into(),
+            })
+        };
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return bad(
+                "name",
+                "must be non-empty and use only letters, digits, `-`, `_`, `.` (it names a folder)",
+            );
+        }
+        let s = &self.split;
+        for (k, v) in [
+            ("split.members", s.members),
+            ("split.nonmembers", s.nonmembers),
+            ("split.holdout", s.holdout),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return bad(k, "must be a fraction in [0, 1]");
+            }
+        }
+        if s.members + s.nonmembers + s.holdout > 1.0 + 1e-9 {
+            return bad(
+                "split",
+                "members + nonmembers + holdout must be <= 1 (the rest is the attacker's reference)",
+            );
+        }
+        if s.members <= 0.0 || s.nonmembers <= 0.0 {
+            return bad("split", "members and nonmembers must both be > 0");
+        }
+        if self.generators.is_empty() {
+            return bad(
+                "generators",
+                "name at least one of: stan, independent, bayes, copy, holdout",
+            );
+        }
+        let mut g = self.generators.clone();
+        g.sort();
+        g.dedup();
+        if g.len() != self.generators.len() {
+            return bad("generators", "a generator is listed twice");
+        }
+        for (k, t) in [
+            ("data.start", &self.data.start),
+            ("data.end", &self.data.end),
+            ("split.test_start", &s.test_start),
+        ] {
+            if let Some(t) = t
+                && crate::data::flow::parse_time(t).is_none()
+            {
+                return bad(k, "expected `YYYY-MM-DD HH:MM:SS`");
+            }
+        }
+        if self.data.dataset == DatasetKind::Ar1
+            && (self.data.ar1_hosts < 2 || self.data.ar1_rows < 10)
+        {
+            return bad(
+                "data.ar1_hosts",
+                "ar1 needs at least 2 hosts and 10 rows per host",
+            );
+        }
+        Ok(())
+    }
+
+    /// SHA-256 of the resolved spec (every default filled in, as JSON): two specs that differ
+    /// in any value get different hashes; formatting and comments do not matter.
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        hex::encode(Sha256::digest(json.as_bytes()))
+    }
+
+    /// Run folder name: seed plus the first 12 hex digits of the spec hash.
+    pub fn run_id(&self) -> String {
+        format!("s{}-{}", self.seed, &self.hash()[..12])
+    }
+
+    pub fn has(&self, g: GeneratorName) -> bool {
+        self.generators.contains(&g)
+    }
+    pub fn evaluates(&self, e: Evaluation) -> bool {
+        self.evaluations.contains(&e)
+    }
+}
+
+fn spec_err(origin: &str, e: impl std::fmt::Display) -> Error {
+    Error::Spec {
+        key: origin.into(),
+        reason: e.to_string().trim().to_string(),
+    }
+}
+
+/// Set `key` (dotted path, e.g. `stan.window`) in a TOML table, creating tables on the way.
+pub fn set_key(root: &mut toml::Value, key: &str, value: toml::Value) -> Result<()> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = root;
+    for p in &parts[..parts.len() - 1] {
+        let t = cur.as_table_mut().ok_or_else(|| Error::Spec {
+            key: key.into(),
+            reason: format!("`{p}` is not a table"),
+        })?;
+        cur = t
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+    }
+    let t = cur.as_table_mut().ok_or_else(|| Error::Spec {
+        key: key.into(),
+        reason: "parent is not a table".into(),
+    })?;
+    t.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_hash() {
+        let a = Spec::from_toml("name = \"t\"", "a.toml").unwrap();
+        assert_eq!(a.seed, 1);
+        assert_eq!(a.generators.len(), 5);
+        let b = Spec::from_toml("# comment\nname = \"t\"\nseed = 1\n", "b.toml").unwrap();
+        assert_eq!(a.hash(), b.hash());
+        let c = Spec::from_toml("name = \"t\"\nseed = 2\n", "c.toml").unwrap();
+        assert_ne!(a.hash(), c.hash());
+        assert_ne!(a.run_id(), c.run_id());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let e = Spec::from_toml("name = \"t\"\n[split]\nmembrs = 0.5\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("membrs") && e.contains("members"), "{e}");
+        let e = Spec::from_toml("name = \"t\"\ngenerators = [\"stan\", \"gan\"]\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("gan") && e.contains("independent"), "{e}");
+        let e = Spec::from_toml(
+            "name = \"t\"\n[split]\nmembers = 0.9\nnonmembers = 0.2\n",
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("split"), "{e}");
+        let e = Spec::from_toml("name = \"t\"\n[data]\nstart = \"yesterday\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.start"), "{e}");
+    }
+
+    #[test]
+    fn set_key_creates_tables() {
+        let mut v: toml::Value = toml::from_str("name = \"t\"").unwrap();
+        set_key(&mut v, "split.members", toml::Value::Float(0.4)).unwrap();
+        let s = Spec::from_value(v, "x").unwrap();
+        assert_eq!(s.split.members, 0.4);
+    }
+}
