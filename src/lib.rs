@@ -5,6 +5,7 @@ pub mod baselines;
 pub mod data;
 pub mod encode;
 pub mod error;
+pub mod experiments;
 pub mod report;
 pub mod run;
 pub mod schema;

@@ -32,6 +32,34 @@ enum Cmd {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Expand a `[sweep]` grid into runs; run the missing ones locally or emit a Slurm array.
+    Sweep {
+        file: PathBuf,
+        /// Cells run in parallel (each a `stan run` subprocess).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Results root.
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+        /// Instead of running, write a job-array script for this scheduler (to stdout, or to
+        /// `<out>/<experiment>/sweep.slurm` when --out is given explicitly).
+        #[arg(long, value_parser = ["slurm"])]
+        emit: Option<String>,
+    },
+    /// Rebuild tables from result folders alone, aggregating seeds (mean, std, 95 % CI).
+    Report {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write summary.csv, sources.csv and tables (default: the first DIR).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Compare a run's metrics.csv with thresholds; exit non-zero listing every violation.
+    Check {
+        run_dir: PathBuf,
+        #[arg(long, default_value = "experiments/thresholds.toml")]
+        thresholds: PathBuf,
+    },
     /// Inspect flow files.
     Data {
         #[command(subcommand)]
@@ -92,6 +120,86 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 stan::run::run(&s, &opts).with_context(|| format!("running {}", spec.display()))?;
             println!("{}", o.dir.display());
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Sweep {
+            file,
+            jobs,
+            out,
+            emit,
+        } => {
+            use stan::experiments::sweep;
+            let cells = sweep::expand_file(&file)?;
+            if emit.is_some() {
+                let out_abs = std::path::absolute(&out)?;
+                let paths = sweep::write_cells(&cells, &out_abs)?;
+                let exe = std::env::current_exe()?.display().to_string();
+                let script = sweep::slurm_script(&cells, &paths, &out_abs, &exe);
+                let explicit = std::env::args().any(|a| a == "--out" || a.starts_with("--out="));
+                if explicit && let Some(c) = cells.first() {
+                    let p = out_abs.join(&c.spec.name).join("sweep.slurm");
+                    stan::data::atomic_write_str(&p, &script)?;
+                    eprintln!("wrote {} ({} cells)", p.display(), cells.len());
+                } else {
+                    print!("{script}");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let exe = std::env::current_exe()?;
+            let (ran, skipped, failed) = sweep::run_local(&exe, &cells, &out, jobs)?;
+            eprintln!(
+                "sweep: {} cells, {ran} ran, {skipped} already complete, {} failed",
+                cells.len(),
+                failed.len()
+            );
+            for f in &failed {
+                eprintln!("failed: {f}");
+            }
+            Ok(if failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Cmd::Report { dirs, out } => {
+            use stan::experiments::aggregate;
+            let runs = aggregate::find_runs(&dirs)?;
+            anyhow::ensure!(
+                !runs.is_empty(),
+                "no complete run folders (with manifest.json) under {dirs:?}"
+            );
+            let aggs = aggregate::aggregate(&runs);
+            let out = out.unwrap_or_else(|| dirs[0].clone());
+            aggregate::write_report(&runs, &aggs, &out)?;
+            eprintln!(
+                "{} runs, {} figures -> {}",
+                runs.len(),
+                aggs.len(),
+                out.display()
+            );
+            println!("{}", out.join("tables.md").display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Check {
+            run_dir,
+            thresholds,
+        } => {
+            use stan::experiments::check;
+            let rows = stan::report::read_metrics(&run_dir.join("metrics.csv"))?;
+            let th = check::Thresholds::load(&thresholds)?;
+            let v = check::check(&rows, &th);
+            for line in &v {
+                println!("VIOLATION {line}");
+            }
+            eprintln!(
+                "{} thresholds checked, {} violations",
+                th.threshold.len(),
+                v.len()
+            );
+            Ok(if v.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Cmd::Data {
             cmd: DataCmd::Validate { file },

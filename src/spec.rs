@@ -182,6 +182,10 @@ pub struct Spec {
     pub bayes: BayesConfig,
     #[serde(default)]
     pub resources: Resources,
+    /// Set by `stan sweep`: this cell's swept keys and values (`"stan.window" = "5"`). Empty,
+    /// and then left out of the hash, for a plain run.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub sweep_cell: std::collections::BTreeMap<String, String>,
 }
 
 fn default_seed() -> u64 {

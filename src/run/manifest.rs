@@ -96,7 +96,7 @@ impl Manifest {
             split: SplitInfo::default(),
             encoder: None,
             generators: BTreeMap::new(),
-            cell: BTreeMap::new(),
+            cell: spec.sweep_cell.clone(),
             stages: Stages::default(),
             total_seconds: 0.0,
         }

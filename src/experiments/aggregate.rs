@@ -1,0 +1,205 @@
+//! `stan report`: rebuild tables from result folders alone (no retraining), aggregating seeds.
+//!
+//! Runs are grouped by experiment and sweep cell (the cell's keys except `seed`); each figure
+//! gets the mean over seeds, the sample standard deviation, and a 95 % Student-t interval
+//! (`mean ± t(0.975, n-1) · sd / √n`). With a single seed the run's own CI (e.g. a bootstrap
+//! interval) is carried over. `sources.csv` lists every run folder used, so each number traces
+//! to its manifest.
+
+use crate::error::{Error, Result};
+use crate::report::{MetricRow, read_metrics};
+use crate::run::manifest::Manifest;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A finished run found on disk.
+#[derive(Clone, Debug)]
+pub struct FoundRun {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub rows: Vec<MetricRow>,
+}
+
+/// Find complete runs under `roots` (any depth); incomplete folders are skipped with a warning.
+pub fn find_runs(roots: &[PathBuf]) -> Result<Vec<FoundRun>> {
+    let mut out = Vec::new();
+    for root in roots {
+        walk(root, &mut out)?;
+    }
+    out.sort_by(|a, b| a.dir.cmp(&b.dir));
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<FoundRun>) -> Result<()> {
+    let m = dir.join("manifest.json");
+    if m.is_file() {
+        let manifest = Manifest::read(&m)?;
+        if manifest.status != "complete" {
+            tracing::warn!(dir = %dir.display(), "skipping incomplete run");
+            return Ok(());
+        }
+        let rows = read_metrics(&dir.join("metrics.csv"))?;
+        out.push(FoundRun {
+            dir: dir.to_path_buf(),
+            manifest,
+            rows,
+        });
+        return Ok(());
+    }
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut subs: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    subs.sort();
+    for s in subs {
+        walk(&s, out)?;
+    }
+    Ok(())
+}
+
+/// Label of a run's group: experiment plus its non-seed cell keys.
+pub fn group_label(m: &Manifest) -> String {
+    let cell: Vec<String> = m
+        .cell
+        .iter()
+        .filter(|(k, _)| k.as_str() != "seed")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if cell.is_empty() {
+        m.experiment.clone()
+    } else {
+        format!("{} [{}]", m.experiment, cell.join(", "))
+    }
+}
+
+/// One aggregated figure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Aggregate {
+    pub group: String,
+    pub row: MetricRow,
+    pub std: f64,
+    pub seeds: usize,
+}
+
+/// Aggregate runs over seeds. The output `row.value` is the mean and `ci_*` the interval.
+pub fn aggregate(runs: &[FoundRun]) -> Vec<Aggregate> {
+    let mut order: Vec<(String, String, String, String, String)> = Vec::new();
+    let mut groups: BTreeMap<(String, String, String, String, String), Vec<&MetricRow>> =
+        BTreeMap::new();
+    for r in runs {
+        let g = group_label(&r.manifest);
+        for m in &r.rows {
+            let k = (
+                g.clone(),
+                m.section.clone(),
+                m.generator.clone(),
+                m.metric.clone(),
+                m.subject.clone(),
+            );
+            if !groups.contains_key(&k) {
+                order.push(k.clone());
+            }
+            groups.entry(k).or_default().push(m);
+        }
+    }
+    order
+        .into_iter()
+        .map(|k| {
+            let ms = &groups[&k];
+            let vals: Vec<f64> = ms.iter().map(|m| m.value).collect();
+            let n = vals.len();
+            let mean = crate::stats::mean(&vals);
+            let sd = crate::stats::std_dev(&vals);
+            let (lo, hi) = if n >= 2 {
+                use statrs::distribution::{ContinuousCDF, StudentsT};
+                let t = StudentsT::new(0.0, 1.0, (n - 1) as f64)
+                    .map(|d| d.inverse_cdf(0.975))
+                    .unwrap_or(f64::NAN);
+                let h = t * sd / (n as f64).sqrt();
+                (Some(mean - h), Some(mean + h))
+            } else {
+                (ms[0].ci_low, ms[0].ci_high)
+            };
+            let mut row = MetricRow::new(
+                &k.1,
+                &k.2,
+                &k.3,
+                &k.4,
+                mean,
+                ms.iter().map(|m| m.n as usize).sum::<usize>() / n.max(1),
+            );
+            row.ci_low = lo;
+            row.ci_high = hi;
+            Aggregate {
+                group: k.0,
+                row,
+                std: sd,
+                seeds: n,
+            }
+        })
+        .collect()
+}
+
+/// Write `summary.csv`, `sources.csv` and `tables.{md,csv,tex}` into `out`.
+pub fn write_report(runs: &[FoundRun], aggs: &[Aggregate], out: &Path) -> Result<()> {
+    use std::fmt::Write as _;
+    let mut s =
+        String::from("group,section,generator,metric,subject,mean,std,ci_low,ci_high,seeds,n\n");
+    for a in aggs {
+        let o = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
+        let r = &a.row;
+        let _ = writeln!(
+            s,
+            "\"{}\",{},{},{},{},{},{},{},{},{},{}",
+            a.group.replace('"', "'"),
+            r.section,
+            r.generator,
+            r.metric,
+            r.subject,
+            r.value,
+            a.std,
+            o(r.ci_low),
+            o(r.ci_high),
+            a.seeds,
+            r.n
+        );
+    }
+    crate::data::write::atomic_write_str(&out.join("summary.csv"), &s)?;
+    let mut src = String::from("dir,experiment,run_id,seed,spec_hash,git_revision,cell\n");
+    for r in runs {
+        let m = &r.manifest;
+        let cell: Vec<String> = m.cell.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(
+            src,
+            "{},{},{},{},{},{},\"{}\"",
+            r.dir.display(),
+            m.experiment,
+            m.run_id,
+            m.seed,
+            m.spec_hash,
+            m.git_revision.clone().unwrap_or_default(),
+            cell.join("; ").replace('"', "'")
+        );
+    }
+    crate::data::write::atomic_write_str(&out.join("sources.csv"), &src)?;
+    // Tables: the group becomes part of the generator label when there is more than one group.
+    let many = aggs
+        .iter()
+        .map(|a| &a.group)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        > 1;
+    let rows: Vec<MetricRow> = aggs
+        .iter()
+        .map(|a| {
+            let mut r = a.row.clone();
+            if many {
+                r.generator = format!("{} {}", a.group, r.generator);
+            }
+            r
+        })
+        .collect();
+    crate::report::write_tables(out, &rows, "stan report (mean over seeds)")
+}

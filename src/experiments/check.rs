@@ -1,0 +1,134 @@
+//! `stan check`: compare a run's metrics with thresholds (regression tests on metric values).
+//!
+//! `thresholds.toml` holds `[[threshold]]` tables: `metric`, `generator`, `subject` (`"*"` =
+//! every subject), optional `section`, `min` and/or `max`, and a `reason`. A threshold that
+//! matches no row is itself a violation: a metric that silently disappeared must fail too.
+
+use crate::error::{Error, Result};
+use crate::report::MetricRow;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    pub metric: String,
+    pub generator: String,
+    #[serde(default = "star")]
+    pub subject: String,
+    #[serde(default)]
+    pub section: Option<String>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub reason: String,
+}
+
+fn star() -> String {
+    "*".into()
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    #[serde(default)]
+    pub threshold: Vec<Threshold>,
+}
+
+impl Thresholds {
+    pub fn load(path: &Path) -> Result<Thresholds> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let t: Thresholds = toml::from_str(&text).map_err(|e| Error::Spec {
+            key: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        for (i, th) in t.threshold.iter().enumerate() {
+            if th.min.is_none() && th.max.is_none() {
+                return Err(Error::Spec {
+                    key: format!("threshold[{i}]"),
+                    reason: "needs `min` and/or `max`".into(),
+                });
+            }
+        }
+        Ok(t)
+    }
+}
+
+/// Every violation, as a human-readable line.
+pub fn check(rows: &[MetricRow], thresholds: &Thresholds) -> Vec<String> {
+    let mut out = Vec::new();
+    for th in &thresholds.threshold {
+        let matching: Vec<&MetricRow> = rows
+            .iter()
+            .filter(|r| {
+                r.metric == th.metric
+                    && r.generator == th.generator
+                    && (th.subject == "*" || r.subject == th.subject)
+            })
+            .filter(|r| th.section.as_ref().is_none_or(|s| &r.section == s))
+            .collect();
+        if matching.is_empty() {
+            out.push(format!(
+                "{}/{}/{}: no such metric in the run ({})",
+                th.generator, th.metric, th.subject, th.reason
+            ));
+        }
+        for r in matching {
+            let low = th.min.is_some_and(|m| !(r.value >= m));
+            let high = th.max.is_some_and(|m| !(r.value <= m));
+            if low || high {
+                out.push(format!(
+                    "{}/{}/{}/{} = {} violates {}{} ({})",
+                    r.section,
+                    r.generator,
+                    r.metric,
+                    r.subject,
+                    r.value,
+                    th.min.map(|m| format!("min {m} ")).unwrap_or_default(),
+                    th.max.map(|m| format!("max {m}")).unwrap_or_default(),
+                    th.reason
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_and_missing_metrics_are_reported() {
+        let rows = vec![
+            MetricRow::new("fidelity", "copy", "jsd", "pr", 0.001, 10),
+            MetricRow::new("fidelity", "copy", "jsd", "dp", 0.2, 10),
+            MetricRow::new("privacy", "copy", "auc", "dcr", f64::NAN, 10),
+        ];
+        let t: Thresholds = toml::from_str(
+            r#"
+            [[threshold]]
+            metric = "jsd"
+            generator = "copy"
+            max = 0.1
+            reason = "copy must be close"
+            [[threshold]]
+            metric = "auc"
+            generator = "copy"
+            subject = "dcr"
+            min = 0.9
+            reason = "copy leaks"
+            [[threshold]]
+            metric = "ks"
+            generator = "stan"
+            max = 1.0
+            reason = "present"
+            "#,
+        )
+        .unwrap();
+        let v = check(&rows, &t);
+        assert_eq!(v.len(), 3, "{v:#?}");
+        assert!(v[0].contains("jsd/dp"));
+        assert!(v[1].contains("NaN"));
+        assert!(v[2].contains("no such metric"));
+    }
+}
