@@ -73,8 +73,9 @@ pub fn check(rows: &[MetricRow], thresholds: &Thresholds) -> Vec<String> {
             ));
         }
         for r in matching {
-            let low = th.min.is_some_and(|m| !(r.value >= m));
-            let high = th.max.is_some_and(|m| !(r.value <= m));
+            // NaN violates every bound.
+            let low = th.min.is_some_and(|m| r.value.is_nan() || r.value < m);
+            let high = th.max.is_some_and(|m| r.value.is_nan() || r.value > m);
             if low || high {
                 out.push(format!(
                     "{}/{}/{}/{} = {} violates {}{} ({})",

@@ -166,10 +166,10 @@ pub fn run_local(
                 let Some(&(ci, cell)) = todo.get(i) else { break };
                 tracing::info!(cell = ?cell.spec.sweep_cell, run = %cell.spec.run_id(), "cell start");
                 let status = std::process::Command::new(exe).arg("run").arg(&paths[ci]).arg("--out").arg(out).status();
-                if !matches!(status, Ok(s) if s.success()) {
-                    if let Ok(mut f) = failed.lock() {
-                        f.push(format!("{} {:?}", cell.spec.run_id(), cell.spec.sweep_cell));
-                    }
+                if !matches!(status, Ok(s) if s.success())
+                    && let Ok(mut f) = failed.lock()
+                {
+                    f.push(format!("{} {:?}", cell.spec.run_id(), cell.spec.sweep_cell));
                 }
             });
         }
