@@ -71,6 +71,25 @@ enum Cmd {
 enum DataCmd {
     /// List every malformed line (file, line, column, value); exit non-zero if any.
     Validate { file: PathBuf },
+    /// Cut per-host day files from a large UGR'16 file the way STAN did (type-0 hosts between
+    /// the flow-count quartiles, or an explicit host list).
+    Cut {
+        file: PathBuf,
+        /// Date to keep (YYYY-MM-DD).
+        #[arg(long)]
+        date: String,
+        #[arg(long, default_value = "cut")]
+        out: PathBuf,
+        /// Explicit hosts (repeatable); default: STAN's quartile sample.
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        #[arg(long, default_value_t = 100)]
+        n_hosts: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = "42.219")]
+        internal_prefix: String,
+    },
     /// Rows, hosts, time span, labels and protocol mix.
     Stats {
         file: PathBuf,
@@ -222,6 +241,35 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Cmd::Data {
+            cmd:
+                DataCmd::Cut {
+                    file,
+                    date,
+                    out,
+                    hosts,
+                    n_hosts,
+                    seed,
+                    internal_prefix,
+                },
+        } => {
+            let day = stan::data::flow::parse_time(&format!("{date} 00:00:00"))
+                .with_context(|| format!("--date: expected YYYY-MM-DD, got {date:?}"))?;
+            let hosts = hosts
+                .iter()
+                .map(|h| stan::data::flow::parse_ipv4(h).with_context(|| format!("--host {h:?}")))
+                .collect::<Result<Vec<u32>>>()?;
+            let opts = stan::data::cut::CutOptions {
+                day,
+                prefix16: parse_prefix(&internal_prefix)?,
+                hosts,
+                n_hosts,
+                seed,
+            };
+            let files = stan::data::cut::cut(&file, &out, &opts)?;
+            eprintln!("wrote {} host files to {}", files.len(), out.display());
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Data {
             cmd:
