@@ -38,7 +38,11 @@ pub fn features(c: &FlowColumns, i: usize) -> [f64; N_FEATURES] {
         c.stos[i] as f64,
         c.outgoing[i],
         c.tod[i] / 3600.0,
-        if g.is_finite() { g.max(0.0).ln_1p() } else { -1.0 },
+        if g.is_finite() {
+            g.max(0.0).ln_1p()
+        } else {
+            -1.0
+        },
     ]
 }
 
@@ -68,7 +72,10 @@ pub fn detection_auc(
     p: &DetectionParams,
     seed: u64,
 ) -> Result<Detection> {
-    let per_side = real.len().min(synth.len()).min(p.max_flows_per_side.max(10));
+    let per_side = real
+        .len()
+        .min(synth.len())
+        .min(p.max_flows_per_side.max(10));
     if per_side < 10 {
         return Err(Error::Invalid(format!(
             "detection needs at least 10 flows per side (real {}, synthetic {})",
@@ -100,16 +107,26 @@ pub fn detection_auc(
     let params = RandomForestRegressorParameters::default()
         .with_n_trees(p.trees.max(1))
         .with_max_depth(p.depth.max(1))
-        .with_seed(seed ^ 0x5EED_DE7E_C7);
+        .with_seed(seed ^ 0x005E_EDDE_7EC7);
     let forest = RandomForestRegressor::fit(&xtr, &ytr, params).map_err(to_err)?;
     let scores: Vec<f64> = forest.predict(&xte).map_err(to_err)?;
     let labels: Vec<bool> = yte.iter().map(|&y| y > 0.5).collect();
     let auc = roc_auc(&scores, &labels)
         .ok_or_else(|| Error::Other("detection test set has one class".into()))?;
-    let ci = bootstrap_ci(labels.len(), p.bootstrap_reps, p.ci_level, seed ^ 0xB007, |idx| {
-        let s: Vec<f64> = idx.iter().map(|&i| scores[i]).collect();
-        let l: Vec<bool> = idx.iter().map(|&i| labels[i]).collect();
-        roc_auc(&s, &l)
-    });
-    Ok(Detection { auc, ci, n_test: labels.len() })
+    let ci = bootstrap_ci(
+        labels.len(),
+        p.bootstrap_reps,
+        p.ci_level,
+        seed ^ 0xB007,
+        |idx| {
+            let s: Vec<f64> = idx.iter().map(|&i| scores[i]).collect();
+            let l: Vec<bool> = idx.iter().map(|&i| labels[i]).collect();
+            roc_auc(&s, &l)
+        },
+    );
+    Ok(Detection {
+        auc,
+        ci,
+        n_test: labels.len(),
+    })
 }

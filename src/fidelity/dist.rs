@@ -63,8 +63,14 @@ pub fn jsd_categorical(a: &Counts, b: &Counts) -> f64 {
     let mut keys: Vec<u64> = a.keys().chain(b.keys()).copied().collect();
     keys.sort_unstable();
     keys.dedup();
-    let p: Vec<f64> = keys.iter().map(|k| a.get(k).copied().unwrap_or(0) as f64).collect();
-    let q: Vec<f64> = keys.iter().map(|k| b.get(k).copied().unwrap_or(0) as f64).collect();
+    let p: Vec<f64> = keys
+        .iter()
+        .map(|k| a.get(k).copied().unwrap_or(0) as f64)
+        .collect();
+    let q: Vec<f64> = keys
+        .iter()
+        .map(|k| b.get(k).copied().unwrap_or(0) as f64)
+        .collect();
     js_divergence(&p, &q)
 }
 
@@ -92,7 +98,11 @@ pub fn common_histograms(a: &[f64], b: &[f64], bins: usize) -> (Vec<f64>, Vec<f6
         lo = lo.min(x);
         hi = hi.max(x);
     }
-    let width = if hi > lo { (hi - lo) / bins as f64 } else { 1.0 };
+    let width = if hi > lo {
+        (hi - lo) / bins as f64
+    } else {
+        1.0
+    };
     let fill = |v: &[f64]| {
         let mut h = vec![0.0; bins];
         for &x in v.iter().filter(|x| x.is_finite()) {
@@ -244,14 +254,21 @@ mod tests {
         assert!(close(d, 0.5 * std::f64::consts::LN_2, 1e-12), "{d}");
         assert!(close(js_distance_bits(d), 0.5f64.sqrt(), 1e-12));
         // Disjoint supports: ln 2 (distance 1); identical: 0.
-        assert!(close(js_divergence(&[1.0, 0.0], &[0.0, 3.0]), std::f64::consts::LN_2, 1e-12));
+        assert!(close(
+            js_divergence(&[1.0, 0.0], &[0.0, 3.0]),
+            std::f64::consts::LN_2,
+            1e-12
+        ));
         assert_eq!(js_divergence(&[2.0, 3.0], &[4.0, 6.0]), 0.0);
         // jensenshannon([0.1,0.4,0.5],[0.3,0.3,0.4])**2 = 0.0325302 (by hand: m = (.2,.35,.45)).
         let d = js_divergence(&[0.1, 0.4, 0.5], &[0.3, 0.3, 0.4]);
         let m = [0.2, 0.35, 0.45];
         let kl = |p: [f64; 3]| p.iter().zip(m).map(|(a, b)| a * (a / b).ln()).sum::<f64>();
         let want = 0.5 * kl([0.1, 0.4, 0.5]) + 0.5 * kl([0.3, 0.3, 0.4]);
-        assert!(close(d, want, 1e-12) && close(d, 0.032_530_2, 1e-6), "{d} {want}");
+        assert!(
+            close(d, want, 1e-12) && close(d, 0.032_530_2, 1e-6),
+            "{d} {want}"
+        );
     }
 
     #[test]
@@ -259,7 +276,11 @@ mod tests {
         // a: {1:2, 2:2}; b: {2:2, 3:2} -> same as the histogram example, ½ ln 2.
         let a = counts([1, 1, 2, 2]);
         let b = counts([2, 2, 3, 3]);
-        assert!(close(jsd_categorical(&a, &b), 0.5 * std::f64::consts::LN_2, 1e-12));
+        assert!(close(
+            jsd_categorical(&a, &b),
+            0.5 * std::f64::consts::LN_2,
+            1e-12
+        ));
         // Rank view: both are (2, 2): identical -> 0 although the identities differ.
         assert_eq!(jsd_rank(&a, &b), 0.0);
         // a ranks (3, 1), b ranks (2, 1, 1) -> p = (3/4, 1/4, 0), q = (1/2, 1/4, 1/4).
@@ -279,16 +300,28 @@ mod tests {
         assert_eq!((p, q), (vec![2.0, 0.0], vec![1.0, 1.0]));
         // p=(1,0), q=(1/2,1/2), m=(3/4,1/4): ½ ln(4/3) + ½(½ ln(2/3) + ½ ln 2).
         let want = 0.5 * (4.0f64 / 3.0).ln() + 0.25 * (2.0f64 / 3.0).ln() + 0.25 * 2.0f64.ln();
-        assert!(close(jsd_continuous(&[0.0, 1.0], &[1.5, 4.0], 2), want, 1e-12));
+        assert!(close(
+            jsd_continuous(&[0.0, 1.0], &[1.5, 4.0], 2),
+            want,
+            1e-12
+        ));
         assert_eq!(jsd_continuous(&[3.0, 3.0], &[3.0], 10), 0.0);
     }
 
     #[test]
     fn emd_of_tiny_samples() {
         // scipy: wasserstein_distance([0,1,3],[5,6,8]) = 5 (a shift by 5).
-        assert!(close(wasserstein1(&[0.0, 1.0, 3.0], &[5.0, 6.0, 8.0]).unwrap(), 5.0, 1e-12));
+        assert!(close(
+            wasserstein1(&[0.0, 1.0, 3.0], &[5.0, 6.0, 8.0]).unwrap(),
+            5.0,
+            1e-12
+        ));
         // [0, 1] vs [0]: CDFs differ by 1/2 on [0, 1) -> 0.5.
-        assert!(close(wasserstein1(&[0.0, 1.0], &[0.0]).unwrap(), 0.5, 1e-12));
+        assert!(close(
+            wasserstein1(&[0.0, 1.0], &[0.0]).unwrap(),
+            0.5,
+            1e-12
+        ));
         // [1,2,2,7] vs [3,3,4] (= scipy wasserstein_distance, 1.8333...):
         // F_a - F_b: [1,2): 1/4, [2,3): 3/4, [3,4): 3/4-2/3=1/12, [4,7): 3/4-1 = -1/4.
         let want = 0.25 + 0.75 + 1.0 / 12.0 + 0.75;
@@ -300,7 +333,11 @@ mod tests {
     #[test]
     fn ks_of_tiny_samples() {
         // Same example: max |F_a - F_b| = 3/4 at x = 2.
-        assert!(close(ks_statistic(&[1.0, 2.0, 2.0, 7.0], &[3.0, 3.0, 4.0]).unwrap(), 0.75, 1e-12));
+        assert!(close(
+            ks_statistic(&[1.0, 2.0, 2.0, 7.0], &[3.0, 3.0, 4.0]).unwrap(),
+            0.75,
+            1e-12
+        ));
         // Ties across samples: [1,2] vs [1,2] -> 0; [1,1,2] vs [1,2,2] -> |2/3 - 1/3| = 1/3.
         assert_eq!(ks_statistic(&[1.0, 2.0], &[2.0, 1.0]).unwrap(), 0.0);
         let d = ks_statistic(&[1.0, 1.0, 2.0], &[1.0, 2.0, 2.0]).unwrap();
@@ -330,10 +367,21 @@ mod tests {
         // [[10, 20], [30, 40]]: n=100, chi2 = 100 (10·40 − 20·30)² / (30·70·40·60) = 0.793651,
         // V = sqrt(0.793651 / 100) = 0.0890871.
         let v = cramers_v(&[vec![10.0, 20.0], vec![30.0, 40.0]]).unwrap();
-        assert!(close(v, (0.793_650_793_650_8f64 / 100.0).sqrt(), 1e-9), "{v}");
+        assert!(
+            close(v, (0.793_650_793_650_8f64 / 100.0).sqrt(), 1e-9),
+            "{v}"
+        );
         // Perfect association -> 1; independence -> 0; a constant column -> undefined.
-        assert!(close(cramers_v(&[vec![5.0, 0.0], vec![0.0, 7.0]]).unwrap(), 1.0, 1e-12));
-        assert!(close(cramers_v(&[vec![1.0, 2.0], vec![2.0, 4.0]]).unwrap(), 0.0, 1e-12));
+        assert!(close(
+            cramers_v(&[vec![5.0, 0.0], vec![0.0, 7.0]]).unwrap(),
+            1.0,
+            1e-12
+        ));
+        assert!(close(
+            cramers_v(&[vec![1.0, 2.0], vec![2.0, 4.0]]).unwrap(),
+            0.0,
+            1e-12
+        ));
         assert_eq!(cramers_v(&[vec![3.0, 0.0], vec![4.0, 0.0]]), None);
     }
 
@@ -344,7 +392,11 @@ mod tests {
         let r = acf(&[1.0, 2.0, 3.0, 4.0, 5.0], 2).unwrap();
         assert!(close(r[0], 0.4, 1e-12) && close(r[1], -0.1, 1e-12), "{r:?}");
         // Alternating series: lag1 = −(n−1)/n = −0.75 for n = 4.
-        assert!(close(acf(&[1.0, -1.0, 1.0, -1.0], 1).unwrap()[0], -0.75, 1e-12));
+        assert!(close(
+            acf(&[1.0, -1.0, 1.0, -1.0], 1).unwrap()[0],
+            -0.75,
+            1e-12
+        ));
         assert_eq!(acf(&[2.0; 6], 1), None);
         assert_eq!(acf(&[1.0, 2.0], 2), None);
     }

@@ -64,7 +64,7 @@ use crate::error::{Error, Result};
 use crate::report::metrics::MetricRow;
 use crate::stats::pearson;
 use dist::{
-    Counts, acf, counts, cramers_v, jsd_categorical, jsd_continuous, jsd_rank, js_distance_bits,
+    Counts, acf, counts, cramers_v, js_distance_bits, jsd_categorical, jsd_continuous, jsd_rank,
     ks_statistic, wasserstein1,
 };
 use serde::{Deserialize, Serialize};
@@ -124,7 +124,10 @@ impl Default for FidelityConfig {
 impl FidelityConfig {
     fn validate(&self) -> Result<()> {
         let bad = |key: &str, reason: &str| {
-            Err(Error::Spec { key: format!("fidelity.{key}"), reason: reason.into() })
+            Err(Error::Spec {
+                key: format!("fidelity.{key}"),
+                reason: reason.into(),
+            })
         };
         if self.bins == 0 {
             return bad("bins", "must be at least 1");
@@ -153,7 +156,10 @@ fn categorical_columns(c: &FlowColumns) -> Vec<(&'static str, Counts)> {
         ("sa", counts(c.sa.iter().map(|&v| v as u64))),
         ("da", counts(c.da.iter().map(|&v| v as u64))),
         ("own_port", counts(c.own_port.iter().map(|&v| v as u64))),
-        ("remote_port", counts(c.remote_port.iter().map(|&v| v as u64))),
+        (
+            "remote_port",
+            counts(c.remote_port.iter().map(|&v| v as u64)),
+        ),
         ("remote_ip", counts(c.remote_ip.iter().map(|&v| v as u64))),
     ]
 }
@@ -177,12 +183,23 @@ fn raw_continuous<'a>(c: &'a FlowColumns, name: &str) -> &'a [f64] {
 
 /// Analysis scale of a continuous field: `ln(1+x)` except `tod` (seconds).
 fn analysis_scale(name: &str, x: &[f64]) -> Vec<f64> {
-    if name == "tod" { x.to_vec() } else { log1p_all(x) }
+    if name == "tod" {
+        x.to_vec()
+    } else {
+        log1p_all(x)
+    }
 }
 
 /// Numeric columns of `corr_diff`.
-pub const CORR_COLUMNS: [&str; 7] =
-    ["log_byt", "log_pkt", "log_td", "own_port", "remote_port", "outgoing", "tod"];
+pub const CORR_COLUMNS: [&str; 7] = [
+    "log_byt",
+    "log_pkt",
+    "log_td",
+    "own_port",
+    "remote_port",
+    "outgoing",
+    "tod",
+];
 
 fn corr_columns(c: &FlowColumns) -> Vec<Vec<f64>> {
     vec![
@@ -209,8 +226,15 @@ fn corr_upper(cols: &[Vec<f64>]) -> Vec<f64> {
 }
 
 /// Categorical columns of `cramers_v_diff`.
-pub const CRAMER_COLUMNS: [&str; 7] =
-    ["pr", "flg", "stos", "outgoing", "own_port_top", "remote_port_top", "hour"];
+pub const CRAMER_COLUMNS: [&str; 7] = [
+    "pr",
+    "flg",
+    "stos",
+    "outgoing",
+    "own_port_top",
+    "remote_port_top",
+    "hour",
+];
 
 /// The `k` most frequent values of `ports` (ties: lower port first).
 fn top_ports(ports: &[u16], k: usize) -> Vec<u16> {
@@ -229,7 +253,10 @@ fn cramer_columns(c: &FlowColumns, own_top: &[u16], remote_top: &[u16]) -> Vec<V
         c.stos.iter().map(|&v| v as u32).collect(),
         c.outgoing.iter().map(|&v| v as u32).collect(),
         c.own_port.iter().map(|&p| bucket(p, own_top)).collect(),
-        c.remote_port.iter().map(|&p| bucket(p, remote_top)).collect(),
+        c.remote_port
+            .iter()
+            .map(|&p| bucket(p, remote_top))
+            .collect(),
         c.tod.iter().map(|&t| (t / 3600.0) as u32).collect(),
     ]
 }
@@ -329,7 +356,11 @@ fn flows_per_host_hour(c: &FlowColumns, h0: i64, h1: i64) -> Vec<f64> {
 
 /// Descriptive rows of one traffic set (use with generator `real` for the reference values):
 /// `lag1_autocorr` for `byt` and `gap` (see the ACF convention in the module doc).
-pub fn describe_rows(generator: &str, hosts: &[HostTraffic], cfg: &FidelityConfig) -> Vec<MetricRow> {
+pub fn describe_rows(
+    generator: &str,
+    hosts: &[HostTraffic],
+    cfg: &FidelityConfig,
+) -> Vec<MetricRow> {
     describe_cols(generator, &FlowColumns::new(hosts), cfg)
 }
 
@@ -337,7 +368,14 @@ fn describe_cols(generator: &str, c: &FlowColumns, cfg: &FidelityConfig) -> Vec<
     let mut rows = Vec::new();
     for (which, n) in [("byt", c.len()), ("gap", c.gap.len())] {
         if let Some(a) = acf_series(c, which, cfg.max_lag.max(1)) {
-            rows.push(MetricRow::new(SECTION, generator, "lag1_autocorr", which, a[0], n));
+            rows.push(MetricRow::new(
+                SECTION,
+                generator,
+                "lag1_autocorr",
+                which,
+                a[0],
+                n,
+            ));
         }
     }
     rows
@@ -354,9 +392,25 @@ pub fn rule_rows(generator: &str, hosts: &[HostTraffic]) -> Vec<MetricRow> {
     let mut rows: Vec<MetricRow> = rules::RULES
         .iter()
         .zip(v)
-        .map(|(r, k)| MetricRow::new(SECTION, generator, "rule_violation", r.name(), share(k), n as usize))
+        .map(|(r, k)| {
+            MetricRow::new(
+                SECTION,
+                generator,
+                "rule_violation",
+                r.name(),
+                share(k),
+                n as usize,
+            )
+        })
         .collect();
-    rows.push(MetricRow::new(SECTION, generator, "rule_violation", "any", share(any), n as usize));
+    rows.push(MetricRow::new(
+        SECTION,
+        generator,
+        "rule_violation",
+        "any",
+        share(any),
+        n as usize,
+    ));
     rows
 }
 
@@ -416,11 +470,17 @@ pub fn evaluate(
         jsd_of.insert(name, d);
         rows.push(row("jsd", name, d, n));
         rows.push(row("jsd_distance", name, js_distance_bits(d), n));
-        let (lo, hi) = ta.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+        let (lo, hi) = ta
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+                (l.min(x), h.max(x))
+            });
         let range = if hi > lo { hi - lo } else { 1.0 };
-        if let (Some(w), Some(wr), Some(k)) =
-            (wasserstein1(&ta, &tb), wasserstein1(ra, sa), ks_statistic(ra, sa))
-        {
+        if let (Some(w), Some(wr), Some(k)) = (
+            wasserstein1(&ta, &tb),
+            wasserstein1(ra, sa),
+            ks_statistic(ra, sa),
+        ) {
             rows.push(row("emd", name, w / range, n));
             rows.push(row("emd_raw", name, wr, n));
             rows.push(row("ks", name, k, n));
@@ -429,12 +489,24 @@ pub fn evaluate(
         }
     }
     let mean_of = |names: &[&str]| {
-        let v: Vec<f64> = names.iter().filter_map(|k| jsd_of.get(k).copied()).collect();
+        let v: Vec<f64> = names
+            .iter()
+            .filter_map(|k| jsd_of.get(k).copied())
+            .collect();
         crate::stats::mean(&v)
     };
-    let all: Vec<&str> = MEAN_CATEGORICAL.iter().chain(CONTINUOUS.iter()).copied().collect();
+    let all: Vec<&str> = MEAN_CATEGORICAL
+        .iter()
+        .chain(CONTINUOUS.iter())
+        .copied()
+        .collect();
     rows.push(row("jsd_mean", "all", mean_of(&all), n2));
-    rows.push(row("jsd_mean", "categorical", mean_of(&MEAN_CATEGORICAL), n2));
+    rows.push(row(
+        "jsd_mean",
+        "categorical",
+        mean_of(&MEAN_CATEGORICAL),
+        n2,
+    ));
     rows.push(row("jsd_mean", "continuous", mean_of(&CONTINUOUS), n2));
     if !emds.is_empty() {
         rows.push(row("emd_mean", "all", crate::stats::mean(&emds), n2));
@@ -445,7 +517,10 @@ pub fn evaluate(
     rows.push(row(
         "corr_diff",
         "all",
-        mean_abs_diff(&corr_upper(&corr_columns(&r)), &corr_upper(&corr_columns(&s))),
+        mean_abs_diff(
+            &corr_upper(&corr_columns(&r)),
+            &corr_upper(&corr_columns(&s)),
+        ),
         n2,
     ));
     let own_top = top_ports(&r.own_port, cfg.top_ports);
@@ -468,9 +543,10 @@ pub fn evaluate(
 
     // Temporal.
     for (which, n) in [("byt", n2), ("gap", r.gap.len() + s.gap.len())] {
-        if let (Some(a), Some(b)) =
-            (acf_series(&r, which, cfg.max_lag), acf_series(&s, which, cfg.max_lag))
-        {
+        if let (Some(a), Some(b)) = (
+            acf_series(&r, which, cfg.max_lag),
+            acf_series(&s, which, cfg.max_lag),
+        ) {
             rows.push(row("autocorr_diff", which, mean_abs_diff(&a, &b), n));
         }
     }
@@ -482,14 +558,33 @@ pub fn evaluate(
         }
         h
     };
-    rows.push(row("hourly_profile_jsd", "all", dist::js_divergence(&hod(&r), &hod(&s)), n2));
-    let (h0, h1) = r.abs_hour.iter().fold((i64::MAX, i64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
-    let (fa, fb) = (flows_per_host_hour(&r, h0, h1), flows_per_host_hour(&s, h0, h1));
+    rows.push(row(
+        "hourly_profile_jsd",
+        "all",
+        dist::js_divergence(&hod(&r), &hod(&s)),
+        n2,
+    ));
+    let (h0, h1) = r
+        .abs_hour
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+    let (fa, fb) = (
+        flows_per_host_hour(&r, h0, h1),
+        flows_per_host_hour(&s, h0, h1),
+    );
     if let Some(w) = wasserstein1(&fa, &fb) {
-        rows.push(row("flows_per_hour_emd", "host_hour", w, fa.len() + fb.len()));
+        rows.push(row(
+            "flows_per_hour_emd",
+            "host_hour",
+            w,
+            fa.len() + fb.len(),
+        ));
     }
     let per_host = |c: &FlowColumns| -> Vec<f64> {
-        c.host_ranges.iter().map(|&(s, e)| ((e - s) as f64).ln_1p()).collect()
+        c.host_ranges
+            .iter()
+            .map(|&(s, e)| ((e - s) as f64).ln_1p())
+            .collect()
     };
     let (pa, pb) = (per_host(&r), per_host(&s));
     if let Some(w) = wasserstein1(&pa, &pb) {

@@ -26,7 +26,11 @@ fn value(rows: &[MetricRow], metric: &str, subject: &str) -> f64 {
 }
 
 fn quick_cfg() -> FidelityConfig {
-    FidelityConfig { bootstrap_reps: 50, detection_max_flows_per_side: 2000, ..Default::default() }
+    FidelityConfig {
+        bootstrap_reps: 50,
+        detection_max_flows_per_side: 2000,
+        ..Default::default()
+    }
 }
 
 /// Permute each non-identity field independently across all flows (keeps every marginal and
@@ -41,8 +45,16 @@ fn shuffle_columns(hosts: &[HostTraffic], seed: u64) -> Vec<HostTraffic> {
             v
         }};
     }
-    let (td, pkt, byt, pr, flg, stos, sp, dp) =
-        (perm!(td), perm!(pkt), perm!(byt), perm!(pr), perm!(flg), perm!(stos), perm!(sp), perm!(dp));
+    let (td, pkt, byt, pr, flg, stos, sp, dp) = (
+        perm!(td),
+        perm!(pkt),
+        perm!(byt),
+        perm!(pr),
+        perm!(flg),
+        perm!(stos),
+        perm!(sp),
+        perm!(dp),
+    );
     let mut k = 0;
     hosts
         .iter()
@@ -53,8 +65,15 @@ fn shuffle_columns(hosts: &[HostTraffic], seed: u64) -> Vec<HostTraffic> {
                 .iter()
                 .map(|f| {
                     let g = Flow {
-                        td: td[k], pkt: pkt[k], byt: byt[k], pr: pr[k], flg: flg[k], stos: stos[k],
-                        sp: sp[k], dp: dp[k], ..*f
+                        td: td[k],
+                        pkt: pkt[k],
+                        byt: byt[k],
+                        pr: pr[k],
+                        flg: flg[k],
+                        stos: stos[k],
+                        sp: sp[k],
+                        dp: dp[k],
+                        ..*f
                     };
                     k += 1;
                     g
@@ -75,9 +94,23 @@ fn real_vs_itself_is_zero_and_rows_are_deterministic() {
         assert_eq!(r.generator, "copy");
         assert!(r.value.is_finite(), "{r:?}");
         let zero = [
-            "jsd", "jsd_distance", "jsd_rank", "jsd_rank_distance", "emd", "emd_raw", "ks",
-            "jsd_mean", "emd_mean", "ks_mean", "corr_diff", "cramers_v_diff", "bpp_emd",
-            "autocorr_diff", "hourly_profile_jsd", "flows_per_hour_emd", "flows_per_host_emd",
+            "jsd",
+            "jsd_distance",
+            "jsd_rank",
+            "jsd_rank_distance",
+            "emd",
+            "emd_raw",
+            "ks",
+            "jsd_mean",
+            "emd_mean",
+            "ks_mean",
+            "corr_diff",
+            "cramers_v_diff",
+            "bpp_emd",
+            "autocorr_diff",
+            "hourly_profile_jsd",
+            "flows_per_hour_emd",
+            "flows_per_host_emd",
         ];
         if zero.contains(&r.metric.as_str()) {
             assert!(r.value.abs() < 1e-12, "{r:?}");
@@ -85,9 +118,18 @@ fn real_vs_itself_is_zero_and_rows_are_deterministic() {
     }
     // Every family is present, and the subjects are the documented ones.
     for (m, s) in [
-        ("jsd", "pr"), ("jsd", "remote_ip"), ("jsd", "tod"), ("jsd_rank", "sa"), ("emd", "gap"),
-        ("emd_raw", "byt"), ("ks", "td"), ("jsd_mean", "all"), ("bpp_emd", "TCP"),
-        ("autocorr_diff", "gap"), ("lag1_autocorr", "byt"), ("flows_per_hour_emd", "host_hour"),
+        ("jsd", "pr"),
+        ("jsd", "remote_ip"),
+        ("jsd", "tod"),
+        ("jsd_rank", "sa"),
+        ("emd", "gap"),
+        ("emd_raw", "byt"),
+        ("ks", "td"),
+        ("jsd_mean", "all"),
+        ("bpp_emd", "TCP"),
+        ("autocorr_diff", "gap"),
+        ("lag1_autocorr", "byt"),
+        ("flows_per_hour_emd", "host_hour"),
         ("rule_violation", "any"),
     ] {
         value(&rows, m, s);
@@ -111,12 +153,21 @@ fn real_vs_itself_is_zero_and_rows_are_deterministic() {
     let halves = evaluate("half", &h1, &h2, &cfg, 11).unwrap();
     let auc = halves.iter().find(|r| r.metric == "detection_auc").unwrap();
     assert!((auc.value - 0.5).abs() < 0.05, "{auc:?}");
-    assert!(auc.ci_low.unwrap() < 0.5 + 0.05 && auc.ci_high.unwrap() > 0.5 - 0.05, "{auc:?}");
+    assert!(
+        auc.ci_low.unwrap() < 0.5 + 0.05 && auc.ci_high.unwrap() > 0.5 - 0.05,
+        "{auc:?}"
+    );
     // The real lag-1 ACFs reported for the table: sizes of consecutive flows are positively
     // correlated (0.240), log gaps negatively (−0.190: a long pause is followed by a burst).
     let d = describe_rows("real", &real, &cfg);
-    assert!((value(&d, "lag1_autocorr", "byt") - 0.2397).abs() < 1e-3, "{d:?}");
-    assert!((value(&d, "lag1_autocorr", "gap") + 0.1903).abs() < 1e-3, "{d:?}");
+    assert!(
+        (value(&d, "lag1_autocorr", "byt") - 0.2397).abs() < 1e-3,
+        "{d:?}"
+    );
+    assert!(
+        (value(&d, "lag1_autocorr", "gap") + 0.1903).abs() < 1e-3,
+        "{d:?}"
+    );
     // Different seeds give a different detection sample but the same deterministic distances.
     let other = evaluate("copy", &real, &real, &cfg, 12).unwrap();
     assert_eq!(value(&rows, "jsd", "dp"), value(&other, "jsd", "dp"));
@@ -126,7 +177,11 @@ fn real_vs_itself_is_zero_and_rows_are_deterministic() {
 fn disjoint_real_hosts_are_close_and_column_shuffle_is_clearly_worse() {
     // The first 120k flows of the 92-host day (00:00 to ~02:20), split into two host sets.
     let path = Path::new("experiments/data/ugr16_2016-04-11_stan92users.csv.gz");
-    let flows: Vec<Flow> = FlowReader::open(path).unwrap().take(120_000).map(|(_, f)| f.unwrap()).collect();
+    let flows: Vec<Flow> = FlowReader::open(path)
+        .unwrap()
+        .take(120_000)
+        .map(|(_, f)| f.unwrap())
+        .collect();
     let ips = internal_hosts(&flows, (42 << 8) | 219, 200);
     let all = host_view(&flows, &ips);
     let (a, b): (Vec<_>, Vec<_>) = all.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
@@ -141,14 +196,36 @@ fn disjoint_real_hosts_are_close_and_column_shuffle_is_clearly_worse() {
     // Real vs real: small marginal distances (measured: pr 0.020, ks_mean 0.070, emd_mean
     // 0.016, continuous jsd_mean 0.014; the host sets differ in protocol and port mix).
     assert!(v(&rb, "jsd", "pr") < 0.05, "{}", v(&rb, "jsd", "pr"));
-    assert!(v(&rb, "jsd_mean", "continuous") < 0.05, "{}", v(&rb, "jsd_mean", "continuous"));
-    assert!(v(&rb, "ks_mean", "all") < 0.15, "{}", v(&rb, "ks_mean", "all"));
-    assert!(v(&rb, "emd_mean", "all") < 0.05, "{}", v(&rb, "emd_mean", "all"));
+    assert!(
+        v(&rb, "jsd_mean", "continuous") < 0.05,
+        "{}",
+        v(&rb, "jsd_mean", "continuous")
+    );
+    assert!(
+        v(&rb, "ks_mean", "all") < 0.15,
+        "{}",
+        v(&rb, "ks_mean", "all")
+    );
+    assert!(
+        v(&rb, "emd_mean", "all") < 0.05,
+        "{}",
+        v(&rb, "emd_mean", "all")
+    );
     // Shuffling keeps the pooled marginals of the permuted fields ...
     assert!((v(&rs, "jsd", "byt") - v(&rb, "jsd", "byt")).abs() < 1e-12);
     // ... but breaks dependencies, temporal structure and realism.
-    for (m, s) in [("corr_diff", "all"), ("cramers_v_diff", "all"), ("autocorr_diff", "byt"), ("detection_auc", "rf")] {
-        assert!(v(&rs, m, s) > v(&rb, m, s) + 0.02, "{m}/{s}: shuffled {} vs real {}", v(&rs, m, s), v(&rb, m, s));
+    for (m, s) in [
+        ("corr_diff", "all"),
+        ("cramers_v_diff", "all"),
+        ("autocorr_diff", "byt"),
+        ("detection_auc", "rf"),
+    ] {
+        assert!(
+            v(&rs, m, s) > v(&rb, m, s) + 0.02,
+            "{m}/{s}: shuffled {} vs real {}",
+            v(&rs, m, s),
+            v(&rb, m, s)
+        );
     }
     assert!(v(&rs, "rule_violation", "any") > 10.0 * v(&rb, "rule_violation", "any").max(1e-4));
 }
@@ -168,10 +245,16 @@ fn config_defaults_round_trip_and_validation() {
     let cfg = FidelityConfig::default();
     let s = toml::to_string(&cfg).unwrap();
     assert_eq!(toml::from_str::<FidelityConfig>(&s).unwrap(), cfg);
-    assert_eq!(toml::from_str::<FidelityConfig>("bins = 7").unwrap().bins, 7);
+    assert_eq!(
+        toml::from_str::<FidelityConfig>("bins = 7").unwrap().bins,
+        7
+    );
     assert!(toml::from_str::<FidelityConfig>("binz = 7").is_err());
     let real = fixture_hosts();
-    let bad = FidelityConfig { detection_train_fraction: 1.0, ..Default::default() };
+    let bad = FidelityConfig {
+        detection_train_fraction: 1.0,
+        ..Default::default()
+    };
     assert!(evaluate("x", &real, &real, &bad, 0).is_err());
     assert!(evaluate("x", &real, &[], &cfg, 0).is_err());
 }

@@ -47,7 +47,26 @@ impl FlowColumns {
         macro_rules! reserve {
             ($($f:ident),*) => { $( c.$f.reserve(n); )* };
         }
-        reserve!(pr, sp, dp, flg, stos, sa, da, own_port, remote_port, remote_ip, outgoing, td, byt, pkt, tod, gap_per_flow, gap, abs_hour);
+        reserve!(
+            pr,
+            sp,
+            dp,
+            flg,
+            stos,
+            sa,
+            da,
+            own_port,
+            remote_port,
+            remote_ip,
+            outgoing,
+            td,
+            byt,
+            pkt,
+            tod,
+            gap_per_flow,
+            gap,
+            abs_hour
+        );
         let mut tes: Vec<i64> = Vec::new();
         for h in hosts {
             let start = c.pr.len();
@@ -64,7 +83,8 @@ impl FlowColumns {
                 c.own_port.push(own);
                 c.remote_port.push(rport);
                 c.remote_ip.push(rip);
-                c.outgoing.push(if f.is_outgoing_for(h.ip) { 1.0 } else { 0.0 });
+                c.outgoing
+                    .push(if f.is_outgoing_for(h.ip) { 1.0 } else { 0.0 });
                 c.td.push(f.td);
                 c.byt.push(f.byt as f64);
                 c.pkt.push(f.pkt as f64);
