@@ -6,6 +6,7 @@ pub mod data;
 pub mod encode;
 pub mod error;
 pub mod experiments;
+pub mod fidelity;
 pub mod report;
 pub mod run;
 pub mod schema;
