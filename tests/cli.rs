@@ -21,8 +21,14 @@ fn validate_lists_every_bad_line_and_fails() {
     let out = stan().args(["data", "validate"]).arg(&p).output().unwrap();
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("flows.csv:3: column `sa`: invalid value \"1.2.3.999\""), "{text}");
-    assert!(text.contains("flows.csv:4: column `label`: invalid value \"nonsense\""), "{text}");
+    assert!(
+        text.contains("flows.csv:3: column `sa`: invalid value \"1.2.3.999\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("flows.csv:4: column `label`: invalid value \"nonsense\""),
+        "{text}"
+    );
     assert_eq!(text.lines().count(), 2);
 }
 
@@ -31,7 +37,11 @@ fn validate_accepts_real_data_and_stats_reports_it() {
     let root = env!("CARGO_MANIFEST_DIR");
     let f = format!("{root}/tests/data/day_1_42.219.145.151.csv");
     let out = stan().args(["data", "validate", &f]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let out = stan().args(["data", "stats", &f]).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
@@ -52,8 +62,15 @@ fn stats_skip_invalid_reports_the_count() {
     let strict = stan().args(["data", "stats"]).arg(&p).output().unwrap();
     assert!(!strict.status.success());
     assert!(String::from_utf8_lossy(&strict.stderr).contains("f.csv:2: column `td`"));
-    let out = stan().args(["data", "stats", "--skip-invalid"]).arg(&p).output().unwrap();
+    let out = stan()
+        .args(["data", "stats", "--skip-invalid"])
+        .arg(&p)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("rows            1") && text.contains("skipped invalid 1"), "{text}");
+    assert!(
+        text.contains("rows            1") && text.contains("skipped invalid 1"),
+        "{text}"
+    );
 }

@@ -6,12 +6,12 @@
 //! Two streaming passes (count, then write), so week-sized files need memory only for the
 //! per-host counters and the selected hosts' rows.
 
-use super::flow::{format_ipv4, second_of_day, Flow};
+use super::flow::{Flow, format_ipv4, second_of_day};
 use super::read::FlowReader;
 use super::write::write_flows;
 use crate::error::{Error, Result};
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -60,7 +60,11 @@ pub fn cut(input: &Path, out_dir: &Path, opts: &CutOptions) -> Result<Vec<PathBu
                 u.receives_external |= !internal(f.sa);
             }
         }
-        let mut type0: Vec<(usize, u32)> = usage.into_iter().filter(|(_, u)| u.sends_external && u.receives_external).map(|(ip, u)| (u.flows, ip)).collect();
+        let mut type0: Vec<(usize, u32)> = usage
+            .into_iter()
+            .filter(|(_, u)| u.sends_external && u.receives_external)
+            .map(|(ip, u)| (u.flows, ip))
+            .collect();
         type0.sort_unstable();
         let n = type0.len();
         // Inter-quartile range of flow counts (at least one host when any qualifies).
@@ -75,7 +79,10 @@ pub fn cut(input: &Path, out_dir: &Path, opts: &CutOptions) -> Result<Vec<PathBu
         opts.hosts.clone()
     };
     if hosts.is_empty() {
-        return Err(Error::Invalid(format!("{}: no internal hosts qualify on that day", input.display())));
+        return Err(Error::Invalid(format!(
+            "{}: no internal hosts qualify on that day",
+            input.display()
+        )));
     }
     let mut per_host: BTreeMap<u32, Vec<Flow>> = hosts.iter().map(|&h| (h, Vec::new())).collect();
     for (_, r) in FlowReader::open(input)? {
@@ -109,22 +116,40 @@ mod tests {
 
     #[test]
     fn cut_real_fixture_by_host() {
-        let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/day_1_42.219.145.151.csv");
+        let input =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/day_1_42.219.145.151.csv");
         let dir = tempfile::tempdir().unwrap();
         let day = crate::data::flow::parse_time("2016-04-11 00:00:00").unwrap();
-        let opts = CutOptions { day, prefix16: (42 << 8) | 219, hosts: vec![], n_hosts: 5, seed: 1 };
+        let opts = CutOptions {
+            day,
+            prefix16: (42 << 8) | 219,
+            hosts: vec![],
+            n_hosts: 5,
+            seed: 1,
+        };
         let files = cut(&input, dir.path(), &opts).unwrap();
         assert!(!files.is_empty());
         // The fixture is one host's file: that host must be among the type-0 hosts found, and
         // every written row must involve its host.
         for p in &files {
-            let ip_s = p.file_stem().unwrap().to_str().unwrap().rsplit('_').next().unwrap().to_string();
+            let ip_s = p
+                .file_stem()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .rsplit('_')
+                .next()
+                .unwrap()
+                .to_string();
             let ip = crate::data::flow::parse_ipv4(&ip_s).unwrap();
             let flows = crate::data::read_flows(p).unwrap();
             assert!(flows.iter().all(|f| f.sa == ip || f.da == ip));
             assert!(flows.windows(2).all(|w| w[0].te <= w[1].te));
         }
-        let explicit = CutOptions { hosts: vec![crate::data::flow::parse_ipv4("42.219.145.151").unwrap()], ..opts };
+        let explicit = CutOptions {
+            hosts: vec![crate::data::flow::parse_ipv4("42.219.145.151").unwrap()],
+            ..opts
+        };
         let files = cut(&input, dir.path(), &explicit).unwrap();
         assert_eq!(crate::data::read_flows(&files[0]).unwrap().len(), 7005);
     }

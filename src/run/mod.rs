@@ -13,8 +13,9 @@ use crate::baselines::{self, BayesChain, Marginals, RowSampler};
 use crate::data::hosts::HostTraffic;
 use crate::encode::{Clock, Encoder, pseudonym};
 use crate::error::{Error, Result};
+use crate::fidelity;
 use crate::report::{self, MetricRow};
-use crate::spec::{DatasetKind, GeneratorName, Spec};
+use crate::spec::{DatasetKind, Evaluation, GeneratorName, Spec};
 use manifest::{GeneratorInfo, Manifest, Stages};
 use prepare::Prepared;
 use std::path::{Path, PathBuf};
@@ -125,7 +126,32 @@ fn run_ugr16(
         manifest.generators.insert(g.as_str().to_string(), info);
         synthetic.push((g, hosts));
     }
-    let rows = Vec::new();
+    let seed = spec.seed;
+    let refs: Vec<(&str, &[HostTraffic])> = synthetic
+        .iter()
+        .map(|(g, h)| (g.as_str(), h.as_slice()))
+        .collect();
+    let mut rows = Vec::new();
+    if spec.evaluates(Evaluation::Fidelity) {
+        stages.time("fidelity", || -> Result<()> {
+            let real = &p.nonmembers_test;
+            rows.extend(fidelity::describe_rows("real", real, &spec.fidelity));
+            rows.extend(fidelity::rule_rows("real", real));
+            for (g, h) in &refs {
+                rows.extend(fidelity::evaluate(
+                    g,
+                    real,
+                    h,
+                    &spec.fidelity,
+                    seed ^ hash_name(g),
+                )?);
+            }
+            if spec.plots && spec.fidelity.plots {
+                fidelity::plot_marginals(&dir.join("plots"), real, &refs)?;
+            }
+            Ok(())
+        })?;
+    }
     Ok(rows)
 }
 
