@@ -172,11 +172,18 @@ mod tests {
     #[test]
     fn auc_known_values_with_ties() {
         // sklearn: roc_auc_score([0,0,1,1],[0.1,0.4,0.35,0.8]) = 0.75
-        assert!((roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]).unwrap() - 0.75).abs() < 1e-12);
+        assert!(
+            (roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]).unwrap() - 0.75).abs()
+                < 1e-12
+        );
         // all tied -> 0.5
         assert_eq!(roc_auc(&[1.0; 4], &[true, false, true, false]), Some(0.5));
         // sklearn: roc_auc_score([0,1,0,1,1],[0.5,0.5,0.2,0.9,0.5]) = 0.8333...
-        let a = roc_auc(&[0.5, 0.5, 0.2, 0.9, 0.5], &[false, true, false, true, true]).unwrap();
+        let a = roc_auc(
+            &[0.5, 0.5, 0.2, 0.9, 0.5],
+            &[false, true, false, true, true],
+        )
+        .unwrap();
         assert!((a - 5.0 / 6.0).abs() < 1e-12, "{a}");
         assert_eq!(roc_auc(&[1.0, 2.0], &[true, true]), None);
     }
@@ -187,7 +194,10 @@ mod tests {
         let ap = average_precision(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]).unwrap();
         assert!((ap - 5.0 / 6.0).abs() < 1e-12, "{ap}");
         let c = roc_curve(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]);
-        assert_eq!(c, vec![(0.0, 0.0), (0.0, 0.5), (0.5, 0.5), (0.5, 1.0), (1.0, 1.0)]);
+        assert_eq!(
+            c,
+            vec![(0.0, 0.0), (0.0, 0.5), (0.5, 0.5), (0.5, 1.0), (1.0, 1.0)]
+        );
     }
 
     #[test]

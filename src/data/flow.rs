@@ -52,7 +52,10 @@ impl Proto {
 
     /// Parse a UGR'16 protocol name (case-insensitive) or an IANA number.
     pub fn parse(s: &str) -> Option<Proto> {
-        if let Some((_, n)) = PROTOCOLS.iter().find(|(name, _)| name.eq_ignore_ascii_case(s)) {
+        if let Some((_, n)) = PROTOCOLS
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+        {
             return Some(Proto(*n));
         }
         let n: u8 = s.parse().ok()?;
@@ -67,7 +70,10 @@ impl Proto {
     }
     /// Class index in [`PROTOCOLS`].
     pub fn class(self) -> usize {
-        PROTOCOLS.iter().position(|(_, n)| *n == self.0).unwrap_or(0)
+        PROTOCOLS
+            .iter()
+            .position(|(_, n)| *n == self.0)
+            .unwrap_or(0)
     }
     pub fn from_class(c: usize) -> Proto {
         Proto(PROTOCOLS[c.min(PROTOCOLS.len() - 1)].1)
@@ -159,7 +165,11 @@ impl Label {
         LABELS.iter().find(|(_, n)| *n == s).map(|(l, _)| *l)
     }
     pub fn name(self) -> &'static str {
-        LABELS.iter().find(|(l, _)| *l == self).map(|(_, n)| *n).unwrap_or("?")
+        LABELS
+            .iter()
+            .find(|(l, _)| *l == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("?")
     }
     pub fn is_attack(self) -> bool {
         self != Label::Background
@@ -229,7 +239,6 @@ impl std::fmt::Display for Proto {
         f.write_str(self.name())
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -4,8 +4,8 @@
 //! between two modelled hosts belongs to both.
 
 use super::flow::Flow;
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -23,7 +23,12 @@ impl HostTraffic {
     pub fn window(&self, start: i64, end: i64) -> HostTraffic {
         HostTraffic {
             ip: self.ip,
-            flows: self.flows.iter().filter(|f| f.te >= start && f.te < end).copied().collect(),
+            flows: self
+                .flows
+                .iter()
+                .filter(|f| f.te >= start && f.te < end)
+                .copied()
+                .collect(),
         }
     }
 }
@@ -32,7 +37,13 @@ impl HostTraffic {
 /// listed host, in the given order, even if it has no flows.
 pub fn host_view(flows: &[Flow], hosts: &[u32]) -> Vec<HostTraffic> {
     let idx: HashMap<u32, usize> = hosts.iter().enumerate().map(|(i, &h)| (h, i)).collect();
-    let mut out: Vec<HostTraffic> = hosts.iter().map(|&ip| HostTraffic { ip, flows: Vec::new() }).collect();
+    let mut out: Vec<HostTraffic> = hosts
+        .iter()
+        .map(|&ip| HostTraffic {
+            ip,
+            flows: Vec::new(),
+        })
+        .collect();
     for f in flows {
         if let Some(&i) = idx.get(&f.sa) {
             out[i].flows.push(*f);
@@ -60,7 +71,11 @@ pub fn internal_hosts(flows: &[Flow], prefix16: u32, min_flows: usize) -> Vec<u3
             }
         }
     }
-    let mut v: Vec<u32> = counts.into_iter().filter(|&(_, c)| c >= min_flows).map(|(ip, _)| ip).collect();
+    let mut v: Vec<u32> = counts
+        .into_iter()
+        .filter(|&(_, c)| c >= min_flows)
+        .map(|(ip, _)| ip)
+        .collect();
     v.sort_unstable();
     v
 }
@@ -110,7 +125,12 @@ impl HostSplit {
             holdout: h[cuts[1]..cuts[2]].to_vec(),
             reference: h[cuts[2]..].to_vec(),
         };
-        for v in [&mut s.members, &mut s.nonmembers, &mut s.holdout, &mut s.reference] {
+        for v in [
+            &mut s.members,
+            &mut s.nonmembers,
+            &mut s.holdout,
+            &mut s.reference,
+        ] {
             v.sort_unstable();
         }
         s

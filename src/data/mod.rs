@@ -1,6 +1,7 @@
 //! Flow data: the record type, readers and writers, validation, host view and splits, and the
 //! simulated `ar1` check data.
 
+pub mod ar1;
 pub mod flow;
 pub mod hosts;
 pub mod read;
@@ -8,5 +9,5 @@ pub mod write;
 
 pub use flow::{Flags, Flow, Label, Proto};
 pub use hosts::{HostSplit, HostTraffic};
-pub use read::{read_flows, FlowReader};
+pub use read::{FlowReader, read_flows};
 pub use write::{atomic_write, atomic_write_str, write_flows};

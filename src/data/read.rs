@@ -1,7 +1,7 @@
 //! Streaming readers for UGR'16 CSV (headerless or headered, plain or gzip) and the NetShare
 //! CSV layout. Parsing is strict: every bad field is an error naming file, line, column, value.
 
-use super::flow::{parse_ipv4, parse_time, Flags, Flow, Label, Proto};
+use super::flow::{Flags, Flow, Label, Proto, parse_ipv4, parse_time};
 use crate::error::{Error, Result};
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
@@ -31,7 +31,10 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {
     let n = f.read(&mut magic).map_err(|e| Error::io(path, e))?;
     let f = File::open(path).map_err(|e| Error::io(path, e))?;
     if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(f))))
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            MultiGzDecoder::new(f),
+        )))
     } else {
         Ok(Box::new(BufReader::with_capacity(1 << 20, f)))
     }
@@ -53,7 +56,9 @@ impl FlowReader {
         let mut inner = open(path)?;
         let file = path.display().to_string();
         let mut first = String::new();
-        inner.read_line(&mut first).map_err(|e| Error::io(path, e))?;
+        inner
+            .read_line(&mut first)
+            .map_err(|e| Error::io(path, e))?;
         let trimmed = first.trim_end_matches(['\r', '\n']);
         let lower = trimmed.to_ascii_lowercase();
         let (layout, pending, line_no) = if lower.starts_with("te,td,sa,da") {
@@ -61,9 +66,20 @@ impl FlowReader {
         } else if lower.starts_with("srcip,dstip") {
             (Layout::NetShare, None, 1)
         } else {
-            (Layout::Ugr16, (!trimmed.is_empty()).then(|| trimmed.to_string()), 0)
+            (
+                Layout::Ugr16,
+                (!trimmed.is_empty()).then(|| trimmed.to_string()),
+                0,
+            )
         };
-        Ok(FlowReader { inner, file, line_no, layout, buf: String::new(), pending })
+        Ok(FlowReader {
+            inner,
+            file,
+            line_no,
+            layout,
+            buf: String::new(),
+            pending,
+        })
     }
 
     pub fn layout(&self) -> Layout {
@@ -119,16 +135,43 @@ fn num<T: std::str::FromStr>(v: &str, file: &str, line: u64, col: &str, what: &s
 pub fn parse_ugr16_line(line: &str, file: &str, line_no: u64) -> Result<Flow> {
     let fields: Vec<&str> = line.split(',').collect();
     if fields.len() != 13 {
-        return Err(Error::Columns { file: file.into(), line: line_no, expected: 13, found: fields.len() });
+        return Err(Error::Columns {
+            file: file.into(),
+            line: line_no,
+            expected: 13,
+            found: fields.len(),
+        });
     }
     let c = UGR16_COLUMNS;
-    let te = parse_time(fields[0])
-        .ok_or_else(|| perr(file, line_no, c[0], fields[0], "expected `YYYY-MM-DD HH:MM:SS`"))?;
-    let td: f64 = num(fields[1], file, line_no, c[1], "expected a duration in seconds")?;
+    let te = parse_time(fields[0]).ok_or_else(|| {
+        perr(
+            file,
+            line_no,
+            c[0],
+            fields[0],
+            "expected `YYYY-MM-DD HH:MM:SS`",
+        )
+    })?;
+    let td: f64 = num(
+        fields[1],
+        file,
+        line_no,
+        c[1],
+        "expected a duration in seconds",
+    )?;
     if !(td.is_finite() && td >= 0.0) {
-        return Err(perr(file, line_no, c[1], fields[1], "duration must be finite and >= 0"));
+        return Err(perr(
+            file,
+            line_no,
+            c[1],
+            fields[1],
+            "duration must be finite and >= 0",
+        ));
     }
-    let ip = |i: usize| parse_ipv4(fields[i]).ok_or_else(|| perr(file, line_no, c[i], fields[i], "expected an IPv4 address"));
+    let ip = |i: usize| {
+        parse_ipv4(fields[i])
+            .ok_or_else(|| perr(file, line_no, c[i], fields[i], "expected an IPv4 address"))
+    };
     let port = |i: usize| num::<u16>(fields[i], file, line_no, c[i], "expected a port 0..=65535");
     Ok(Flow {
         te,
@@ -155,23 +198,66 @@ pub fn parse_ugr16_line(line: &str, file: &str, line_no: u64) -> Result<Flow> {
 pub fn parse_netshare_line(line: &str, file: &str, line_no: u64) -> Result<Flow> {
     let fields: Vec<&str> = line.split(',').collect();
     if fields.len() != 10 {
-        return Err(Error::Columns { file: file.into(), line: line_no, expected: 10, found: fields.len() });
+        return Err(Error::Columns {
+            file: file.into(),
+            line: line_no,
+            expected: 10,
+            found: fields.len(),
+        });
     }
     let c = NETSHARE_COLUMNS;
-    let ip = |i: usize| num::<u32>(fields[i], file, line_no, c[i], "expected an IPv4 address as u32");
+    let ip = |i: usize| {
+        num::<u32>(
+            fields[i],
+            file,
+            line_no,
+            c[i],
+            "expected an IPv4 address as u32",
+        )
+    };
     let port = |i: usize| num::<u16>(fields[i], file, line_no, c[i], "expected a port 0..=65535");
-    let ts: f64 = num(fields[5], file, line_no, c[5], "expected microseconds since the epoch")?;
-    let td: f64 = num(fields[6], file, line_no, c[6], "expected a duration in seconds")?;
+    let ts: f64 = num(
+        fields[5],
+        file,
+        line_no,
+        c[5],
+        "expected microseconds since the epoch",
+    )?;
+    let td: f64 = num(
+        fields[6],
+        file,
+        line_no,
+        c[6],
+        "expected a duration in seconds",
+    )?;
     if !(ts.is_finite() && ts >= 0.0) {
-        return Err(perr(file, line_no, c[5], fields[5], "timestamp must be finite and >= 0"));
+        return Err(perr(
+            file,
+            line_no,
+            c[5],
+            fields[5],
+            "timestamp must be finite and >= 0",
+        ));
     }
     if !(td.is_finite() && td >= 0.0) {
-        return Err(perr(file, line_no, c[6], fields[6], "duration must be finite and >= 0"));
+        return Err(perr(
+            file,
+            line_no,
+            c[6],
+            fields[6],
+            "duration must be finite and >= 0",
+        ));
     }
     let int_like = |i: usize| -> Result<u64> {
         let v: f64 = num(fields[i], file, line_no, c[i], "expected a count")?;
         if v < 0.0 || v.fract() != 0.0 {
-            return Err(perr(file, line_no, c[i], fields[i], "expected a non-negative integer"));
+            return Err(perr(
+                file,
+                line_no,
+                c[i],
+                fields[i],
+                "expected a non-negative integer",
+            ));
         }
         Ok(v as u64)
     };
@@ -182,13 +268,15 @@ pub fn parse_netshare_line(line: &str, file: &str, line_no: u64) -> Result<Flow>
         da: ip(1)?,
         sp: port(2)?,
         dp: port(3)?,
-        pr: Proto::parse(fields[4]).ok_or_else(|| perr(file, line_no, c[4], fields[4], "unknown protocol"))?,
+        pr: Proto::parse(fields[4])
+            .ok_or_else(|| perr(file, line_no, c[4], fields[4], "unknown protocol"))?,
         flg: Flags(0),
         fwd: 0,
         stos: 0,
         pkt: int_like(7)?,
         byt: int_like(8)?,
-        label: Label::parse(fields[9]).ok_or_else(|| perr(file, line_no, c[9], fields[9], "unknown label"))?,
+        label: Label::parse(fields[9])
+            .ok_or_else(|| perr(file, line_no, c[9], fields[9], "unknown label"))?,
     })
 }
 
@@ -222,16 +310,23 @@ mod tests {
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name)
     }
 
     #[test]
     fn reads_real_ugr16_fixture_with_header() {
         let flows = read_flows(&fixture("day_1_42.219.152.127.csv")).unwrap();
         assert_eq!(flows.len(), 1491);
-        assert_eq!(flows.iter().filter(|f| f.label == Label::Blacklist).count(), 4);
-        assert_eq!(crate::data::write::format_ugr16(&flows[0]),
-            "2016-04-11 00:06:22,0.000,176.116.195.149,42.219.152.127,5185,5074,UDP,.A....,0,40,1,441,background");
+        assert_eq!(
+            flows.iter().filter(|f| f.label == Label::Blacklist).count(),
+            4
+        );
+        assert_eq!(
+            crate::data::write::format_ugr16(&flows[0]),
+            "2016-04-11 00:06:22,0.000,176.116.195.149,42.219.152.127,5185,5074,UDP,.A....,0,40,1,441,background"
+        );
     }
 
     #[test]
@@ -250,7 +345,10 @@ mod tests {
         std::fs::write(&p, "2016-04-11 00:06:22,0.0,1.2.3.4,5.6.7.8,1,2,TCP,.A....,0,0,1,40,background\n\
                             2016-04-11 00:06:23,0.0,1.2.3.4,5.6.7.8,1,99999,TCP,.A....,0,0,1,40,background\n").unwrap();
         let err = read_flows(&p).unwrap_err().to_string();
-        assert!(err.contains("bad.csv:2") && err.contains("`dp`") && err.contains("99999"), "{err}");
+        assert!(
+            err.contains("bad.csv:2") && err.contains("`dp`") && err.contains("99999"),
+            "{err}"
+        );
         let (good, bad) = read_flows_lenient(&p).unwrap();
         assert_eq!((good.len(), bad.len()), (1, 1));
     }

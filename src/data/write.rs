@@ -1,7 +1,7 @@
 //! Writers for UGR'16 CSV (headered by default; headerless on request). Output goes to a
 //! temporary name and is renamed on success, so an interrupted write never looks complete.
 
-use super::flow::{format_ipv4, format_time, Flow};
+use super::flow::{Flow, format_ipv4, format_time};
 use super::read::UGR16_COLUMNS;
 use crate::error::{Error, Result};
 use flate2::write::GzEncoder;
@@ -52,9 +52,15 @@ pub fn atomic_write(
     path: &Path,
     write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
 ) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let res = (|| {
         let f = std::fs::File::create(&tmp)?;

@@ -21,7 +21,14 @@ pub struct MetricRow {
 }
 
 impl MetricRow {
-    pub fn new(section: &str, generator: &str, metric: &str, subject: &str, value: f64, n: usize) -> Self {
+    pub fn new(
+        section: &str,
+        generator: &str,
+        metric: &str,
+        subject: &str,
+        value: f64,
+        n: usize,
+    ) -> Self {
         MetricRow {
             section: section.into(),
             generator: generator.into(),
