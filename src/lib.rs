@@ -7,6 +7,7 @@ pub mod encode;
 pub mod error;
 pub mod experiments;
 pub mod fidelity;
+pub mod model;
 pub mod report;
 pub mod run;
 pub mod schema;

@@ -1,6 +1,7 @@
 //! Flow data: the record type, readers and writers, validation, host view and splits, and the
 //! simulated `ar1` check data.
 
+pub mod ar1;
 pub mod cut;
 pub mod flow;
 pub mod hosts;
