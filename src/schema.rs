@@ -131,18 +131,16 @@ pub trait Conditioner: Sync {
     fn advance(&self, state: &mut Self::State, row: &[f32]);
 }
 
-/// Conditioner for schemas without given attributes: every host gets exactly `rows` rows.
-pub struct FixedRows(pub usize);
+/// No given attributes (they stay 0) and no stopping rule: every host gets the roll-out's
+/// maximum number of rows (used by the `ar1` check data).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unconditioned;
 
-impl Conditioner for FixedRows {
-    type State = usize;
-    fn init(&self, _host: usize) -> usize {
-        0
+impl Conditioner for Unconditioned {
+    type State = ();
+    fn init(&self, _host: usize) {}
+    fn prepare(&self, _state: &(), _row: &mut [f32]) -> bool {
+        true
     }
-    fn prepare(&self, state: &usize, _row: &mut [f32]) -> bool {
-        *state < self.0
-    }
-    fn advance(&self, state: &mut usize, _row: &[f32]) {
-        *state += 1;
-    }
+    fn advance(&self, _state: &mut (), _row: &[f32]) {}
 }

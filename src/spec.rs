@@ -181,6 +181,8 @@ pub struct Spec {
     #[serde(default)]
     pub bayes: BayesConfig,
     #[serde(default)]
+    pub stan: crate::model::StanConfig,
+    #[serde(default)]
     pub fidelity: crate::fidelity::FidelityConfig,
     #[serde(default)]
     pub resources: Resources,
@@ -288,6 +290,10 @@ impl Spec {
                 return bad(k, "expected `YYYY-MM-DD HH:MM:SS`");
             }
         }
+        self.stan.validate().map_err(|e| match e {
+            Error::Spec { key, reason } => Error::Spec { key: format!("stan.{key}"), reason },
+            e => e,
+        })?;
         if self.data.dataset == DatasetKind::Ar1
             && (self.data.ar1_hosts < 2 || self.data.ar1_rows < 10)
         {

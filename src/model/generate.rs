@@ -15,31 +15,7 @@ use super::{GenStats, Stan};
 use crate::Result;
 use crate::schema::Sequences;
 
-/// Supplies the `given` attributes of each generated row and decides when a host is finished
-/// (e.g. a clock that sets the hour of day and stops after one simulated day).
-pub trait Conditioner: Sync {
-    type State: Clone + Send;
-    fn init(&self, host: usize) -> Self::State;
-    /// Write the `given` attributes of the next row (e.g. hour of day from the host clock);
-    /// return false when this host is finished.
-    fn prepare(&self, state: &Self::State, row: &mut [f32]) -> bool;
-    /// Update the state from the fully sampled row (e.g. advance the clock by the decoded gap).
-    fn advance(&self, state: &mut Self::State, row: &[f32]);
-}
-
-/// No given attributes (they stay 0) and no stopping rule: every host gets
-/// `max_rows_per_host` rows.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Unconditioned;
-
-impl Conditioner for Unconditioned {
-    type State = ();
-    fn init(&self, _host: usize) {}
-    fn prepare(&self, _state: &(), _row: &mut [f32]) -> bool {
-        true
-    }
-    fn advance(&self, _state: &mut (), _row: &[f32]) {}
-}
+pub use crate::schema::{Conditioner, Unconditioned};
 
 /// Weights of the prefix of the network that one head needs (units are sorted by MADE degree,
 /// so head p only needs the first `prefix[p]` hidden units of every layer). Built once per call.
