@@ -175,14 +175,14 @@ fn real_vs_itself_is_zero_and_rows_are_deterministic() {
 
 #[test]
 fn disjoint_real_hosts_are_close_and_column_shuffle_is_clearly_worse() {
-    // The first 120k flows of the 92-host day (00:00 to ~02:20), split into two host sets.
+    // The first 80k flows of the 92-host day (the first ~1.5 h), split into two host sets.
     let path = Path::new("experiments/data/ugr16_2016-04-11_stan92users.csv.gz");
     let flows: Vec<Flow> = FlowReader::open(path)
         .unwrap()
-        .take(120_000)
+        .take(80_000)
         .map(|(_, f)| f.unwrap())
         .collect();
-    let ips = internal_hosts(&flows, (42 << 8) | 219, 200);
+    let ips = internal_hosts(&flows, (42 << 8) | 219, 150);
     let all = host_view(&flows, &ips);
     let (a, b): (Vec<_>, Vec<_>) = all.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
     let a: Vec<HostTraffic> = a.into_iter().map(|(_, h)| h).collect();
@@ -193,8 +193,11 @@ fn disjoint_real_hosts_are_close_and_column_shuffle_is_clearly_worse() {
     let rb = evaluate("other_hosts", &a, &b, &cfg, 3).unwrap();
     let rs = evaluate("shuffled", &a, &shuffled, &cfg, 3).unwrap();
     let v = |rows: &[MetricRow], m: &str, s: &str| value(rows, m, s);
-    // Real vs real: small marginal distances (measured: pr 0.020, ks_mean 0.070, emd_mean
-    // 0.016, continuous jsd_mean 0.014; the host sets differ in protocol and port mix).
+    // Real vs real: small marginal distances (measured: pr 0.027, ks_mean 0.120, emd_mean
+    // 0.031, continuous jsd_mean 0.018; the host sets differ in protocol and port mix, and a
+    // detector separates them with AUC 0.81 — the real-vs-real floor, not zero). Shuffled:
+    // corr_diff 0.038 -> 0.207, cramers_v_diff 0.048 -> 0.267, autocorr_diff/byt 0.035 ->
+    // 0.115, detection AUC 0.81 -> 0.98, any-rule violations 0.0005 -> 0.64.
     assert!(v(&rb, "jsd", "pr") < 0.05, "{}", v(&rb, "jsd", "pr"));
     assert!(
         v(&rb, "jsd_mean", "continuous") < 0.05,
