@@ -261,3 +261,34 @@ fn config_defaults_round_trip_and_validation() {
     assert!(evaluate("x", &real, &real, &bad, 0).is_err());
     assert!(evaluate("x", &real, &[], &cfg, 0).is_err());
 }
+
+#[test]
+fn tiny_and_degenerate_synthetic_sets_give_finite_rows_without_detection() {
+    // One host with a single flow plus an empty host: no gaps, no ACF, too few flows to train a
+    // detector; every emitted row must still be finite and the call must succeed.
+    let real = fixture_hosts();
+    let one = HostTraffic {
+        ip: real[0].ip,
+        flows: vec![real[0].flows[0]],
+    };
+    let empty = HostTraffic {
+        ip: 2,
+        flows: Vec::new(),
+    };
+    let rows = evaluate("tiny", &real, &[one, empty], &quick_cfg(), 0).unwrap();
+    assert!(rows.iter().all(|r| r.value.is_finite()), "{rows:?}");
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r.metric == "detection_auc" || r.subject == "gap")
+    );
+    // A flow copied from real, so pr/flg/... match on that category only: jsd(pr) is the
+    // divergence between the real protocol mix and a point mass on the copied flow's protocol.
+    assert!(value(&rows, "jsd", "pr") > 0.0 && value(&rows, "rule_violation", "any") == 0.0);
+    // The NaN-duration flow of a broken generator is flagged and does not poison correlations.
+    let mut bad = real.clone();
+    bad[1].flows[0].td = f64::NAN;
+    let rows = evaluate("nan", &real, &bad, &quick_cfg(), 0).unwrap();
+    assert!(value(&rows, "corr_diff", "all").is_finite());
+    assert!(value(&rows, "rule_violation", "duration_within_timeout") > 0.0);
+}
