@@ -1,5 +1,6 @@
-//! Throughput of the fidelity evaluation: `evaluate` on ~50k real vs ~50k "synthetic" flows
-//! (two disjoint host sets of the first 100k flows of the embedded UGR'16 day).
+//! Throughput of the fidelity evaluation: `evaluate` on two disjoint host sets (real vs
+//! "synthetic") of the first 100k flows (~50k vs ~50k) and of the first 200k flows (~100k vs
+//! ~100k, the quickstart size) of the embedded UGR'16 day.
 //!
 //! `cargo bench --bench metrics`; throughput is reported in flows/s (real + synthetic).
 
@@ -10,11 +11,11 @@ use stan::fidelity::{FidelityConfig, evaluate};
 use std::hint::black_box;
 use std::path::Path;
 
-fn host_sets() -> (Vec<HostTraffic>, Vec<HostTraffic>) {
+fn host_sets(n_flows: usize) -> (Vec<HostTraffic>, Vec<HostTraffic>) {
     let path = Path::new("experiments/data/ugr16_2016-04-11_stan92users.csv.gz");
     let flows: Vec<_> = FlowReader::open(path)
         .expect("embedded UGR'16 day")
-        .take(100_000)
+        .take(n_flows)
         .map(|(_, f)| f.expect("valid flow"))
         .collect();
     let ips = internal_hosts(&flows, (42 << 8) | 219, 1);
@@ -26,22 +27,25 @@ fn host_sets() -> (Vec<HostTraffic>, Vec<HostTraffic>) {
 }
 
 fn bench_evaluate(c: &mut Criterion) {
-    let (a, b) = host_sets();
-    let n: usize = a.iter().chain(&b).map(|h| h.flows.len()).sum();
     let mut g = c.benchmark_group("fidelity");
     g.sample_size(10);
-    g.throughput(Throughput::Elements(n as u64));
-    let full = FidelityConfig::default();
-    g.bench_function("evaluate_full", |bench| {
-        bench.iter(|| black_box(evaluate("bench", &a, &b, &full, 1).expect("evaluate")))
-    });
-    let no_det = FidelityConfig {
-        detection: false,
-        ..Default::default()
-    };
-    g.bench_function("evaluate_no_detection", |bench| {
-        bench.iter(|| black_box(evaluate("bench", &a, &b, &no_det, 1).expect("evaluate")))
-    });
+    for n_flows in [100_000, 200_000] {
+        let (a, b) = host_sets(n_flows);
+        let n: usize = a.iter().chain(&b).map(|h| h.flows.len()).sum();
+        g.throughput(Throughput::Elements(n as u64));
+        let k = n_flows / 1000;
+        let full = FidelityConfig::default();
+        g.bench_function(format!("evaluate_full_{k}k"), |bench| {
+            bench.iter(|| black_box(evaluate("bench", &a, &b, &full, 1).expect("evaluate")))
+        });
+        let no_det = FidelityConfig {
+            detection: false,
+            ..Default::default()
+        };
+        g.bench_function(format!("evaluate_no_detection_{k}k"), |bench| {
+            bench.iter(|| black_box(evaluate("bench", &a, &b, &no_det, 1).expect("evaluate")))
+        });
+    }
     g.finish();
 }
 

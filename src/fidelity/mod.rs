@@ -214,12 +214,17 @@ fn corr_columns(c: &FlowColumns) -> Vec<Vec<f64>> {
 }
 
 /// Pearson correlation matrix (upper triangle, row-major); a pair with a constant column is
-/// taken as 0 (no measurable linear association).
+/// taken as 0 (no measurable linear association), as is a non-finite correlation.
 fn corr_upper(cols: &[Vec<f64>]) -> Vec<f64> {
     let mut out = Vec::new();
     for i in 0..cols.len() {
         for j in i + 1..cols.len() {
-            out.push(pearson(&cols[i], &cols[j]).unwrap_or(0.0));
+            // A NaN (e.g. a generator's NaN duration) also counts as "no association".
+            out.push(
+                pearson(&cols[i], &cols[j])
+                    .filter(|r| r.is_finite())
+                    .unwrap_or(0.0),
+            );
         }
     }
     out
