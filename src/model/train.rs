@@ -179,7 +179,9 @@ impl AdamW {
         let t = step as i32;
         let (c1, c2) = (1.0 - Self::B1.powi(t), 1.0 - Self::B2.powi(t));
         for (name, var, g) in gs {
-            let g = (g * scale)?;
+            // Detach: gradients carry their backward graph, and the moment estimates built
+            // from them would otherwise chain every step's graph into the next (unbounded memory).
+            let g = (g.detach() * scale)?;
             let m_old = match self.m.get(name.as_str()) {
                 Some(m) => m.clone(),
                 None => g.zeros_like()?,
@@ -193,8 +195,8 @@ impl AdamW {
             let upd = (m.affine(1.0 / c1, 0.0)? / (v.affine(1.0 / c2, 0.0)?.sqrt()? + Self::EPS)?)?;
             let theta = var.as_tensor().affine(1.0 - lr * wd, 0.0)?;
             var.set(&(theta - upd.affine(lr, 0.0)?)?)?;
-            self.m.insert(name.clone(), m);
-            self.v.insert(name.clone(), v);
+            self.m.insert(name.clone(), m.detach());
+            self.v.insert(name.clone(), v.detach());
         }
         Ok(norm)
     }
