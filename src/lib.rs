@@ -2,6 +2,7 @@
 //! its usefulness for anomaly detection, and its privacy.
 
 pub mod data;
+pub mod detect;
 pub mod error;
 pub mod report;
 pub mod schema;
