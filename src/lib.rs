@@ -3,6 +3,7 @@
 
 pub mod baselines;
 pub mod data;
+pub mod detect;
 pub mod encode;
 pub mod error;
 pub mod experiments;

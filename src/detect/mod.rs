@@ -1,0 +1,914 @@
+//! Downstream utility: can synthetic traffic replace real traffic for training security models?
+//!
+//! Two self-supervised models (STAN §8), each also an anomaly detector through its surprise:
+//!
+//! * `protocol` ([`protocol`]): a random forest predicting a flow's protocol class from the
+//!   previous flow of the same host and the current flow's other attributes; task metrics
+//!   `macro_f1`, `accuracy`; anomaly score `-ln p(true protocol)`.
+//! * `bytes` ([`bytes`]): an MLP predicting a flow's `ln(1+byt)` from the host's previous
+//!   [`features::WINDOW`] flows; task metrics `mse`, `mae` (nats², nats); anomaly score the
+//!   squared error.
+//!
+//! Protocol ("train on X, test on real"), see [`evaluate`]: the training size is constant,
+//! `N = min(max_train_flows, real training examples)`; a source with real share `r` trains on
+//! `round(r·N)` real examples plus `N − round(r·N)` synthetic ones, each drawn at random (without
+//! replacement; with replacement only when a generator produced fewer examples than asked).
+//! One example per flow; windows never straddle hosts or sources. Everything is tested on the
+//! real test hosts: task metrics on their unmodified traffic, anomaly metrics on the same
+//! traffic after [`inject()`] added labelled attacks.
+//!
+//! Emitted rows (section `detect`; `generator` = training source: `real`, a generator name
+//! (`r = 0`), or `<gen>+real<r>` such as `stan+real0.1`):
+//!
+//! | metric | subject | value | CI |
+//! |---|---|---|---|
+//! | `macro_f1`, `accuracy` | `protocol` | mean over seeds | 95% bootstrap over test flows |
+//! | `mse`, `mae` | `bytes` | mean over seeds | idem |
+//! | `auc`, `average_precision` | `<protocol\|bytes>/<attack>` | mean over seeds | idem |
+//! | `<metric>_seed_sd` | same | sample SD over the `seeds` repetitions (only if seeds ≥ 2) | none |
+//! | `ratio_<metric>` | same | value / value of `real` (non-`real` sources only) | none |
+//!
+//! Attacks: `blacklist` (real UGR'16 label), `scan`, `dos`, `spam`, `beacon` (injected), `all`
+//! (any non-background label). For one attack the positives are its flows and the negatives the
+//! background flows; flows of other attacks are left out. A subject without positives in the
+//! test traffic yields no row. `n` = test flows (task metrics) or positives + negatives.
+//! The CI resamples test flows once per bootstrap replicate and applies the same resample to
+//! every seed's predictions, so it is the CI of the seed-averaged figure.
+
+pub mod bytes;
+pub mod features;
+pub mod inject;
+pub mod plot;
+pub mod protocol;
+
+pub use bytes::{BytesConfig, BytesModel};
+pub use features::{Examples, shuffle_columns};
+pub use inject::{InjectConfig, inject};
+pub use protocol::{ProtocolConfig, ProtocolModel};
+
+use crate::data::flow::Label;
+use crate::data::hosts::HostTraffic;
+use crate::error::{Error, Result};
+use crate::report::MetricRow;
+use crate::stats;
+use features::N_CLASSES;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::{RngExt, seq::SliceRandom};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Section name of every row.
+pub const SECTION: &str = "detect";
+/// Detector names (subject prefixes).
+pub const DETECTORS: [&str; 2] = ["protocol", "bytes"];
+/// Attack subjects, in table order.
+pub const ATTACKS: [&str; 6] = ["blacklist", "scan", "dos", "spam", "beacon", "all"];
+/// Base metrics in table order.
+pub const METRICS: [&str; 6] = ["macro_f1", "accuracy", "mse", "mae", "auc", "average_precision"];
+
+/// Settings of the downstream evaluation.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    pub protocol: ProtocolConfig,
+    pub bytes: BytesConfig,
+    pub inject: InjectConfig,
+    /// Real shares `r` of the training set (default `[1.0, 0.1, 0.01, 0.0]`, the paper's grid
+    /// without its finest steps). `1.0` is the `real` source, trained once.
+    pub real_shares: Vec<f64>,
+    /// Cap of the constant training size N (default 20,000 flows).
+    pub max_train_flows: usize,
+    /// Bootstrap replicates of the CIs (default 200).
+    pub bootstrap_reps: usize,
+    /// Repetitions with different training samples and model initialisations (default 2).
+    pub seeds: usize,
+    /// Whether to add `ratio_*` rows (default true).
+    pub ratio_rows: bool,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            protocol: ProtocolConfig::default(),
+            bytes: BytesConfig::default(),
+            inject: InjectConfig::default(),
+            real_shares: vec![1.0, 0.1, 0.01, 0.0],
+            max_train_flows: 20_000,
+            bootstrap_reps: 200,
+            seeds: 2,
+            ratio_rows: true,
+        }
+    }
+}
+
+/// Which attack subject a label belongs to: `Some(true)` positive, `Some(false)` negative
+/// (background), `None` left out.
+pub fn attack_role(attack: &str, l: Label) -> Option<bool> {
+    if l == Label::Background {
+        return Some(false);
+    }
+    let hit = match attack {
+        "all" => true,
+        "blacklist" => l == Label::Blacklist,
+        "scan" => l == Label::InjectedScan,
+        "dos" => l == Label::InjectedDos,
+        "spam" => l == Label::InjectedSpam,
+        "beacon" => l == Label::InjectedBeacon,
+        _ => false,
+    };
+    hit.then_some(true)
+}
+
+/// Name of a training source (see the module docs).
+pub fn source_name(generator: &str, share: f64) -> String {
+    if share >= 1.0 {
+        "real".into()
+    } else if share <= 0.0 {
+        generator.into()
+    } else {
+        format!("{generator}+real{share}")
+    }
+}
+
+/// splitmix64 of `a` then `b`: independent seeds per (purpose, source, repetition).
+fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(0x632b_e59b_d9b4_e019);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Predictions of one trained pair of detectors.
+struct Preds {
+    /// Predicted protocol class on the clean test flows.
+    class: Vec<usize>,
+    /// Predicted `ln(1+byt)` on the clean test flows.
+    log_bytes: Vec<f32>,
+    /// Anomaly scores on the attacked test flows: `[protocol, bytes]`.
+    score: [Vec<f64>; 2],
+}
+
+struct Source {
+    name: String,
+    generator: Option<usize>,
+    share: f64,
+}
+
+/// Draw `k` indices of `0..n` at random: without replacement when `k <= n`, else with.
+fn draw(n: usize, k: usize, rng: &mut StdRng) -> Vec<usize> {
+    if k <= n {
+        let mut all: Vec<usize> = (0..n).collect();
+        let (head, _) = all.partial_shuffle(rng, k);
+        head.to_vec()
+    } else {
+        (0..k).map(|_| rng.random_range(0..n)).collect()
+    }
+}
+
+fn train_and_predict(
+    train: &Examples,
+    clean: &Examples,
+    attacked: &Examples,
+    cfg: &DetectConfig,
+    seed: u64,
+) -> Result<Preds> {
+    let pm = ProtocolModel::fit(&train.proto_x, &train.proto_y, &cfg.protocol, mix(seed, 1))?;
+    let bm = BytesModel::fit(&train.bytes_x, &train.bytes_y, &cfg.bytes, mix(seed, 2))?;
+    let pc = pm.predict_proba(&clean.proto_x)?;
+    let class = pc.chunks(N_CLASSES).map(protocol::argmax).collect();
+    let log_bytes = bm.predict(&clean.bytes_x)?;
+    let pa = pm.predict_proba(&attacked.proto_x)?;
+    let s_proto = pa
+        .chunks(N_CLASSES)
+        .zip(&attacked.proto_y)
+        .map(|(p, &c)| protocol::surprise(p, c, cfg.protocol.min_prob))
+        .collect();
+    let s_bytes = bm
+        .predict(&attacked.bytes_x)?
+        .iter()
+        .zip(&attacked.bytes_y)
+        .map(|(&p, &y)| ((p - y) as f64).powi(2))
+        .collect();
+    Ok(Preds {
+        class,
+        log_bytes,
+        score: [s_proto, s_bytes],
+    })
+}
+
+/// Macro-F1 over the classes that occur in the truth or the predictions of `idx` (sklearn's
+/// `average='macro'` convention), and accuracy.
+fn f1_acc(y: &[usize], p: &[usize], idx: &[usize]) -> (f64, f64) {
+    let mut tp = [0usize; N_CLASSES];
+    let mut n_true = [0usize; N_CLASSES];
+    let mut n_pred = [0usize; N_CLASSES];
+    for &i in idx {
+        n_true[y[i]] += 1;
+        n_pred[p[i]] += 1;
+        if y[i] == p[i] {
+            tp[y[i]] += 1;
+        }
+    }
+    let (mut f1, mut k) = (0.0, 0);
+    for c in 0..N_CLASSES {
+        if n_true[c] + n_pred[c] > 0 {
+            f1 += 2.0 * tp[c] as f64 / (n_true[c] + n_pred[c]) as f64;
+            k += 1;
+        }
+    }
+    let acc = tp.iter().sum::<usize>() as f64 / idx.len().max(1) as f64;
+    (f1 / k.max(1) as f64, acc)
+}
+
+/// (MSE, MAE) of predictions `p` against `y` over `idx`.
+fn mse_mae(y: &[f32], p: &[f32], idx: &[usize]) -> (f64, f64) {
+    let (mut se, mut ae) = (0.0, 0.0);
+    for &i in idx {
+        let d = (p[i] - y[i]) as f64;
+        se += d * d;
+        ae += d.abs();
+    }
+    let n = idx.len().max(1) as f64;
+    (se / n, ae / n)
+}
+
+/// Value, 95% bootstrap CI and per-seed values of a statistic over `n` test items; `stat(seed,
+/// idx)` evaluates one seed's predictions on resampled items.
+fn seeded_stat(
+    n: usize,
+    seeds: usize,
+    reps: usize,
+    boot_seed: u64,
+    stat: impl Fn(usize, &[usize]) -> Option<f64>,
+) -> Option<(f64, Option<(f64, f64)>, Vec<f64>)> {
+    let all: Vec<usize> = (0..n).collect();
+    let per: Vec<f64> = (0..seeds).map(|s| stat(s, &all)).collect::<Option<_>>()?;
+    let value = stats::mean(&per);
+    let ci = stats::bootstrap_ci(n, reps, 0.95, boot_seed, |idx| {
+        let v: Option<Vec<f64>> = (0..seeds).map(|s| stat(s, idx)).collect();
+        v.map(|v| stats::mean(&v))
+    });
+    Some((value, ci, per))
+}
+
+/// Items sorted by ascending score, cut into groups of tied scores (`(start, end)` into the
+/// order): computed once per score vector so that a bootstrap replicate costs O(n).
+struct Ranked {
+    order: Vec<usize>,
+    groups: Vec<(usize, usize)>,
+}
+
+impl Ranked {
+    fn new(scores: &[f64]) -> Ranked {
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+        let mut groups = Vec::new();
+        let mut i = 0;
+        while i < order.len() {
+            let mut j = i + 1;
+            while j < order.len() && scores[order[j]] == scores[order[i]] {
+                j += 1;
+            }
+            groups.push((i, j));
+            i = j;
+        }
+        Ranked { order, groups }
+    }
+
+    /// (ROC AUC, average precision) of the sample where item `i` occurs `w[i]` times: the same
+    /// definitions as `stats::roc_auc` (Mann–Whitney with mid-ranks) and
+    /// `stats::average_precision` (sklearn's step sum over distinct thresholds), evaluated on
+    /// multiplicities instead of a materialised resample (checked against both in the tests).
+    fn auc_ap(&self, labels: &[bool], w: &[u32], buf: &mut Vec<(f64, f64)>) -> Option<(f64, f64)> {
+        buf.clear();
+        let (mut p_all, mut n_all) = (0.0, 0.0);
+        for &(a, b) in &self.groups {
+            let (mut p, mut n) = (0.0, 0.0);
+            for &i in &self.order[a..b] {
+                if labels[i] {
+                    p += w[i] as f64;
+                } else {
+                    n += w[i] as f64;
+                }
+            }
+            buf.push((p, n));
+            p_all += p;
+            n_all += n;
+        }
+        if p_all == 0.0 || n_all == 0.0 {
+            return None;
+        }
+        let (mut auc, mut neg_below) = (0.0, 0.0);
+        for &(p, n) in buf.iter() {
+            auc += p * (neg_below + 0.5 * n);
+            neg_below += n;
+        }
+        let (mut ap, mut tp, mut fp, mut prev) = (0.0, 0.0, 0.0, 0.0);
+        for &(p, n) in buf.iter().rev() {
+            if p + n == 0.0 {
+                continue;
+            }
+            tp += p;
+            fp += n;
+            let recall = tp / p_all;
+            ap += (recall - prev) * tp / (tp + fp);
+            prev = recall;
+        }
+        Some((auc / (p_all * n_all), ap))
+    }
+}
+
+/// AUC and AP of the seed-averaged detector with bootstrap CIs (point values from
+/// `stats::roc_auc` / `stats::average_precision`; replicates via [`Ranked::auc_ap`]).
+fn ranked_stats(
+    scores: &[Vec<f64>],
+    labels: &[bool],
+    reps: usize,
+    boot_seed: u64,
+) -> Option<[(f64, Option<(f64, f64)>, Vec<f64>); 2]> {
+    let n = labels.len();
+    let auc: Vec<f64> = scores.iter().map(|s| stats::roc_auc(s, labels)).collect::<Option<_>>()?;
+    let ap: Vec<f64> = scores.iter().map(|s| stats::average_precision(s, labels)).collect::<Option<_>>()?;
+    let ranked: Vec<Ranked> = scores.iter().map(|s| Ranked::new(s)).collect();
+    let mut w = vec![0u32; n];
+    let mut buf = Vec::new();
+    // One resample serves both statistics: the AUC goes through `bootstrap_ci`, the AP of the
+    // same replicate is kept aside and summarised with the same percentile rule.
+    let mut ap_reps = Vec::with_capacity(reps);
+    let auc_ci = stats::bootstrap_ci(n, reps, 0.95, boot_seed, |idx| {
+        w.iter_mut().for_each(|c| *c = 0);
+        for &i in idx {
+            w[i] += 1;
+        }
+        let (mut a, mut p) = (0.0, 0.0);
+        for r in &ranked {
+            let (auc, ap) = r.auc_ap(labels, &w, &mut buf)?;
+            a += auc;
+            p += ap;
+        }
+        ap_reps.push(p / ranked.len() as f64);
+        Some(a / ranked.len() as f64)
+    });
+    ap_reps.sort_by(f64::total_cmp);
+    let ap_ci = (!ap_reps.is_empty())
+        .then(|| (stats::quantile_sorted(&ap_reps, 0.025), stats::quantile_sorted(&ap_reps, 0.975)));
+    Some([(stats::mean(&auc), auc_ci, auc), (stats::mean(&ap), ap_ci, ap)])
+}
+
+fn push_rows(
+    rows: &mut Vec<MetricRow>,
+    source: &str,
+    metric: &str,
+    subject: &str,
+    n: usize,
+    (value, ci, per): (f64, Option<(f64, f64)>, Vec<f64>),
+) {
+    let mut r = MetricRow::new(SECTION, source, metric, subject, value, n);
+    if let Some((lo, hi)) = ci {
+        r = r.with_ci(lo, hi);
+    }
+    rows.push(r);
+    if per.len() >= 2 {
+        let sd = stats::std_dev(&per);
+        rows.push(MetricRow::new(SECTION, source, &format!("{metric}_seed_sd"), subject, sd, per.len()));
+    }
+}
+
+/// All rows of one training source from its per-seed predictions.
+fn source_rows(
+    name: &str,
+    p: &[Preds],
+    clean: &Examples,
+    attacked: &Examples,
+    cfg: &DetectConfig,
+    bseed: u64,
+) -> Vec<MetricRow> {
+    let mut rows = Vec::new();
+    let (reps, seeds, nc) = (cfg.bootstrap_reps, p.len(), clean.len());
+    let f1 = |k: usize, idx: &[usize]| Some(f1_acc(&clean.proto_y, &p[k].class, idx).0);
+    let acc = |k: usize, idx: &[usize]| Some(f1_acc(&clean.proto_y, &p[k].class, idx).1);
+    let mse = |k: usize, idx: &[usize]| Some(mse_mae(&clean.bytes_y, &p[k].log_bytes, idx).0);
+    let mae = |k: usize, idx: &[usize]| Some(mse_mae(&clean.bytes_y, &p[k].log_bytes, idx).1);
+    for (metric, subject, v) in [
+        ("macro_f1", "protocol", seeded_stat(nc, seeds, reps, bseed, f1)),
+        ("accuracy", "protocol", seeded_stat(nc, seeds, reps, bseed, acc)),
+        ("mse", "bytes", seeded_stat(nc, seeds, reps, bseed, mse)),
+        ("mae", "bytes", seeded_stat(nc, seeds, reps, bseed, mae)),
+    ] {
+        if let Some(v) = v {
+            push_rows(&mut rows, name, metric, subject, nc, v);
+        }
+    }
+    for (d, det) in DETECTORS.iter().enumerate() {
+        for attack in ATTACKS {
+            let (items, labels) = subject_items(attacked, attack);
+            let scores: Vec<Vec<f64>> = p.iter().map(|q| items.iter().map(|&i| q.score[d][i]).collect()).collect();
+            let subject = format!("{det}/{attack}");
+            if let Some([auc, ap]) = ranked_stats(&scores, &labels, reps, bseed) {
+                push_rows(&mut rows, name, "auc", &subject, labels.len(), auc);
+                push_rows(&mut rows, name, "average_precision", &subject, labels.len(), ap);
+            }
+        }
+    }
+    rows
+}
+
+/// Indices of the flows of an attack subject and whether each is a positive.
+fn subject_items(e: &Examples, attack: &str) -> (Vec<usize>, Vec<bool>) {
+    e.label
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &l)| attack_role(attack, l).map(|r| (i, r)))
+        .unzip()
+}
+
+/// Train both detectors on every training source and test them on real traffic.
+///
+/// Sources, in row order: `real` first (real share 1), then for each `(name, synthetic)` one
+/// source per share in `cfg.real_shares` below 1 (in the given order): `name+real<r>` mixes and
+/// `name` itself for `r = 0`. Attacks are injected into `test` with [`inject()`] seeded from
+/// `seed`. With `plot_dir`, one ROC SVG per detector and attack
+/// (`detect_roc_<detector>_<attack>.svg`) shows the first repetition of `real` and of each pure
+/// generator. Ratio rows (see the module docs) come last when `cfg.ratio_rows`.
+pub fn evaluate(
+    real_train: &[HostTraffic],
+    synthetic: &[(&str, &[HostTraffic])],
+    test: &[HostTraffic],
+    cfg: &DetectConfig,
+    seed: u64,
+    plot_dir: Option<&Path>,
+) -> Result<Vec<MetricRow>> {
+    if cfg.seeds == 0 {
+        return Err(Error::Spec {
+            key: "detect.seeds".into(),
+            reason: "must be at least 1".into(),
+        });
+    }
+    if let Some(r) = cfg.real_shares.iter().find(|r| !(0.0..=1.0).contains(*r)) {
+        return Err(Error::Spec {
+            key: "detect.real_shares".into(),
+            reason: format!("{r} is not in [0, 1]"),
+        });
+    }
+    let real = Examples::from_hosts(real_train);
+    let clean = Examples::from_hosts(test);
+    if real.is_empty() || clean.is_empty() {
+        return Err(Error::Invalid(format!(
+            "detect: {} real training flows and {} test flows; both must be non-empty",
+            real.len(),
+            clean.len()
+        )));
+    }
+    let attacked_hosts = inject(test, &cfg.inject, mix(seed, 0xa77ac));
+    let attacked = Examples::from_hosts(&attacked_hosts);
+    let syn: Vec<Examples> = synthetic.iter().map(|(_, h)| Examples::from_hosts(h)).collect();
+    let n_train = cfg.max_train_flows.clamp(1, real.len());
+
+    let mut sources = vec![Source {
+        name: "real".into(),
+        generator: None,
+        share: 1.0,
+    }];
+    for (g, (name, _)) in synthetic.iter().enumerate() {
+        for &r in cfg.real_shares.iter().filter(|&&r| r < 1.0) {
+            if syn[g].is_empty() {
+                return Err(Error::Invalid(format!("detect: generator `{name}` has no flows")));
+            }
+            sources.push(Source {
+                name: source_name(name, r),
+                generator: Some(g),
+                share: r,
+            });
+        }
+    }
+
+    let jobs: Vec<(usize, usize)> =
+        (0..sources.len()).flat_map(|s| (0..cfg.seeds).map(move |k| (s, k))).collect();
+    let preds: Vec<Preds> = jobs
+        .par_iter()
+        .map(|&(s, k)| {
+            let src = &sources[s];
+            let mut rng = StdRng::seed_from_u64(mix(mix(seed, s as u64), k as u64));
+            let n_real = ((src.share * n_train as f64).round() as usize).min(n_train);
+            let mut train = Examples::default();
+            for i in draw(real.len(), n_real, &mut rng) {
+                train.push_from(&real, i);
+            }
+            if let Some(g) = src.generator {
+                for i in draw(syn[g].len(), n_train - n_real, &mut rng) {
+                    train.push_from(&syn[g], i);
+                }
+            }
+            train_and_predict(&train, &clean, &attacked, cfg, mix(seed ^ 0x5eed, k as u64))
+        })
+        .collect::<Result<_>>()?;
+
+    let per_source: Vec<Vec<MetricRow>> = (0..sources.len())
+        .into_par_iter()
+        .map(|s| {
+            let p = &preds[s * cfg.seeds..(s + 1) * cfg.seeds];
+            source_rows(&sources[s].name, p, &clean, &attacked, cfg, mix(seed, 0xb007))
+        })
+        .collect();
+    let mut rows: Vec<MetricRow> = per_source.into_iter().flatten().collect();
+    if let Some(dir) = plot_dir {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        for (d, det) in DETECTORS.iter().enumerate() {
+            for attack in ATTACKS {
+                let (items, labels) = subject_items(&attacked, attack);
+                if !labels.iter().any(|&l| l) || labels.iter().all(|&l| l) {
+                    continue;
+                }
+                let curves: Vec<(String, Vec<(f64, f64)>)> = sources
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, src)| src.generator.is_none() || src.share <= 0.0)
+                    .map(|(s, src)| {
+                        let sc: Vec<f64> = items.iter().map(|&i| preds[s * cfg.seeds].score[d][i]).collect();
+                        (src.name.clone(), plot::thin(&stats::roc_curve(&sc, &labels), 400))
+                    })
+                    .collect();
+                let path = dir.join(format!("detect_roc_{det}_{attack}.svg"));
+                plot::roc_svg(&path, &format!("{det} detector: {attack}"), &curves)?;
+            }
+        }
+    }
+    if cfg.ratio_rows {
+        let ratios = ratio_rows(&rows);
+        rows.extend(ratios);
+    }
+    Ok(rows)
+}
+
+/// `ratio_<metric>` rows: for every non-`real` row of a base metric (see [`METRICS`]) whose
+/// `(metric, subject)` also has a `real` row, `value / real value` (skipped when the real value
+/// is 0). Above 1 is better than real for `macro_f1`, `accuracy`, `auc`, `average_precision`,
+/// worse for `mse` and `mae`.
+pub fn ratio_rows(rows: &[MetricRow]) -> Vec<MetricRow> {
+    rows.iter()
+        .filter(|r| r.section == SECTION && r.generator != "real" && METRICS.contains(&r.metric.as_str()))
+        .filter_map(|r| {
+            let base = rows.iter().find(|b| {
+                b.section == SECTION && b.generator == "real" && b.metric == r.metric && b.subject == r.subject
+            })?;
+            (base.value != 0.0).then(|| {
+                MetricRow::new(
+                    SECTION,
+                    &r.generator,
+                    &format!("ratio_{}", r.metric),
+                    &r.subject,
+                    r.value / base.value,
+                    r.n as usize,
+                )
+            })
+        })
+        .collect()
+}
+
+/// The headline table (Markdown): detector × metric × subject × training source, `real`
+/// first within each block, with value, 95% CI, seed SD and the synthetic/real ratio. Every
+/// number is a [`MetricRow`] value printed with 4 decimals; nothing is computed here.
+pub fn headline_table(rows: &[MetricRow]) -> String {
+    let mut s = String::from(
+        "| detector | metric | subject | source | value | 95% CI | seed SD | ratio to real |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    let find = |g: &str, m: &str, sub: &str| {
+        rows.iter().find(|r| r.section == SECTION && r.generator == g && r.metric == m && r.subject == sub)
+    };
+    let mut sources: Vec<&str> = vec!["real"];
+    for r in rows.iter().filter(|r| r.section == SECTION) {
+        if !sources.contains(&r.generator.as_str()) {
+            sources.push(&r.generator);
+        }
+    }
+    for det in DETECTORS {
+        for metric in METRICS {
+            let subjects: Vec<String> = if matches!(metric, "auc" | "average_precision") {
+                ATTACKS.iter().map(|a| format!("{det}/{a}")).collect()
+            } else {
+                vec![det.to_string()]
+            };
+            for sub in subjects {
+                for g in &sources {
+                    let Some(r) = find(g, metric, &sub) else { continue };
+                    let ci = match (r.ci_low, r.ci_high) {
+                        (Some(lo), Some(hi)) => format!("[{lo:.4}, {hi:.4}]"),
+                        _ => String::new(),
+                    };
+                    let sd = find(g, &format!("{metric}_seed_sd"), &sub)
+                        .map(|x| format!("{:.4}", x.value))
+                        .unwrap_or_default();
+                    let ratio = find(g, &format!("ratio_{metric}"), &sub)
+                        .map(|x| format!("{:.4}", x.value))
+                        .unwrap_or_default();
+                    s.push_str(&format!(
+                        "| {det} | {metric} | {sub} | {g} | {:.4} | {ci} | {sd} | {ratio} |\n",
+                        r.value
+                    ));
+                }
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::flow::parse_time;
+    use crate::data::hosts::{host_view, internal_hosts, select};
+    use crate::data::read::read_flows;
+    use std::io::{BufRead, Write};
+    use std::sync::OnceLock;
+
+    const DAY_FILE: &str = "experiments/data/ugr16_2016-04-11_stan92users.csv.gz";
+
+    /// The embedded UGR'16 day, hours 10–12 only, as host traffic; loaded once for the module.
+    /// Lines are pre-filtered on their `te` text before parsing (parsing all 1.3 M flows takes
+    /// ~18 s in the dev profile, the three hours ~3 s).
+    fn day() -> &'static Vec<HostTraffic> {
+        static DAY: OnceLock<Vec<HostTraffic>> = OnceLock::new();
+        DAY.get_or_init(|| {
+            let gz = flate2::read::MultiGzDecoder::new(std::fs::File::open(DAY_FILE).unwrap());
+            let mut tmp = tempfile::NamedTempFile::new().unwrap();
+            let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+            for (i, line) in std::io::BufReader::new(gz).lines().enumerate() {
+                let line = line.unwrap();
+                if i == 0 || ["2016-04-11 10", "2016-04-11 11", "2016-04-11 12"].iter().any(|h| line.starts_with(h)) {
+                    writeln!(w, "{line}").unwrap();
+                }
+            }
+            drop(w);
+            let flows = read_flows(tmp.path()).unwrap();
+            let hosts = internal_hosts(&flows, (42 << 8) | 219, 1);
+            host_view(&flows, &hosts)
+        })
+    }
+
+    fn at(h: i64) -> i64 {
+        parse_time("2016-04-11 00:00:00").unwrap() + 3600 * h
+    }
+
+    /// Members (10–12 h), holdout hosts (10–12 h) and test hosts (12–13 h): hosts with 100–2000
+    /// flows in 10–13 h and no flows outside TCP/UDP/ICMP, dealt round-robin in IP order. The
+    /// "other" protocols (GRE/ESP) come from single VPN-like hosts; one such host in the test set
+    /// and none among the members makes any two host samples incomparable on macro-F1 (a real
+    /// effect that the full experiment reports, but not what these tests check).
+    fn split() -> &'static (Vec<HostTraffic>, Vec<HostTraffic>, Vec<HostTraffic>) {
+        static SPLIT: OnceLock<(Vec<HostTraffic>, Vec<HostTraffic>, Vec<HostTraffic>)> = OnceLock::new();
+        SPLIT.get_or_init(|| {
+            let ips: Vec<u32> = day()
+                .iter()
+                .filter(|h| (100..=2000).contains(&h.flows.len()))
+                .filter(|h| h.flows.iter().all(|f| features::proto_class(f.pr) < 3))
+                .map(|h| h.ip)
+                .collect();
+            let pick = |k: usize| -> Vec<u32> { ips.iter().copied().skip(k).step_by(3).collect() };
+            (
+                select(day(), &pick(0), at(10), at(12)),
+                select(day(), &pick(1), at(10), at(12)),
+                select(day(), &pick(2), at(12), at(13)),
+            )
+        })
+    }
+
+    fn quick_cfg() -> DetectConfig {
+        DetectConfig {
+            protocol: ProtocolConfig { n_trees: 10, ..Default::default() },
+            bytes: BytesConfig { epochs: 5, ..Default::default() },
+            real_shares: vec![1.0, 0.0],
+            max_train_flows: 3000,
+            bootstrap_reps: 30,
+            seeds: 2,
+            ..Default::default()
+        }
+    }
+
+    /// One evaluation shared by the tests below: sources `real`, `holdout`, `shuffled`.
+    fn shared_rows() -> &'static Vec<MetricRow> {
+        static ROWS: OnceLock<Vec<MetricRow>> = OnceLock::new();
+        ROWS.get_or_init(|| {
+            let (train, holdout, test) = split();
+            let shuffled = shuffle_columns(train, 3);
+            let t = std::time::Instant::now();
+            let rows =
+                evaluate(train, &[("holdout", holdout), ("shuffled", &shuffled)], test, &quick_cfg(), 7, None).unwrap();
+            eprintln!("evaluate: {:?}\n{}", t.elapsed(), headline_table(&rows));
+            rows
+        })
+    }
+
+    fn get<'a>(rows: &'a [MetricRow], g: &str, m: &str, s: &str) -> &'a MetricRow {
+        rows.iter()
+            .find(|r| r.generator == g && r.metric == m && r.subject == s)
+            .unwrap_or_else(|| panic!("no row {g} {m} {s}"))
+    }
+
+    #[test]
+    #[ignore = "exploration: prints the split and the headline table"]
+    fn explore() {
+        let (train, holdout, test) = split();
+        let n = |h: &[HostTraffic]| h.iter().map(|h| h.flows.len()).sum::<usize>();
+        eprintln!("hosts {} {} {}; flows {} {} {}", train.len(), holdout.len(), test.len(), n(train), n(holdout), n(test));
+        for (name, g) in [("train", train), ("holdout", holdout), ("test", test)] {
+            let e = Examples::from_hosts(g);
+            let mut c = [0usize; N_CLASSES];
+            e.proto_y.iter().for_each(|&k| c[k] += 1);
+            eprintln!("{name}: classes {c:?}");
+        }
+        shared_rows();
+    }
+
+    fn real_auc(det: &str, attack: &str) -> &'static MetricRow {
+        get(shared_rows(), "real", "auc", &format!("{det}/{attack}"))
+    }
+
+    #[test]
+    fn real_trained_detectors_beat_chance_on_attacks() {
+        // Figures of this split and seed (see the report): protocol/scan 0.74, bytes/scan 0.78,
+        // bytes/dos 0.67, bytes/spam 0.67, bytes/all 0.71, protocol/blacklist 0.95. Bursts that
+        // repeat one flow shape become predictable from their own history, and beacons are
+        // ordinary mid-size TLS flows, so protocol/dos and bytes/beacon stay below 0.5.
+        for (det, attack, min) in [
+            ("protocol", "scan", 0.65),
+            ("protocol", "all", 0.55),
+            ("bytes", "scan", 0.7),
+            ("bytes", "dos", 0.6),
+            ("bytes", "spam", 0.6),
+            ("bytes", "all", 0.65),
+        ] {
+            let r = real_auc(det, attack);
+            assert!(r.value > min && r.ci_low.unwrap() > 0.5, "{det}/{attack}: {r:?}");
+        }
+        let bl = real_auc("protocol", "blacklist");
+        assert!(bl.value > 0.85, "{bl:?}");
+        // Injected flows dominate this one-hour test slice; every attack subject is present.
+        for a in ATTACKS {
+            assert!(get(shared_rows(), "real", "average_precision", &format!("bytes/{a}")).n > 3000);
+        }
+    }
+
+    #[test]
+    fn holdout_hosts_match_real_on_bytes_and_come_close_on_protocol() {
+        let rows = shared_rows();
+        for (m, s) in [("mse", "bytes"), ("mae", "bytes")] {
+            let (r, h) = (get(rows, "real", m, s), get(rows, "holdout", m, s));
+            assert!(
+                h.ci_low.unwrap() <= r.ci_high.unwrap() && r.ci_low.unwrap() <= h.ci_high.unwrap(),
+                "{m}: real {r:?} holdout {h:?}"
+            );
+        }
+        // The protocol task is more host-specific: another 17 hosts give a few points less,
+        // beyond the test-flow CI (host-sample variance is not in that CI), yet far above the
+        // shuffled control.
+        assert!(get(rows, "holdout", "ratio_macro_f1", "protocol").value > 0.9);
+        assert!(get(rows, "holdout", "ratio_accuracy", "protocol").value > 0.95);
+        assert!(get(rows, "shuffled", "ratio_macro_f1", "protocol").value < 0.5);
+    }
+
+    #[test]
+    fn column_shuffled_training_is_worse() {
+        let rows = shared_rows();
+        for m in ["macro_f1", "accuracy"] {
+            let (r, s) = (get(rows, "real", m, "protocol"), get(rows, "shuffled", m, "protocol"));
+            assert!(s.ci_high.unwrap() < r.ci_low.unwrap(), "{m}: {r:?} {s:?}");
+        }
+        for m in ["mse", "mae"] {
+            let (r, s) = (get(rows, "real", m, "bytes"), get(rows, "shuffled", m, "bytes"));
+            assert!(s.value > r.ci_high.unwrap(), "{m}: {r:?} {s:?}");
+        }
+    }
+
+    #[test]
+    fn every_table_number_traces_to_a_row() {
+        let rows = shared_rows();
+        let table = headline_table(rows);
+        let known: std::collections::HashSet<String> = rows
+            .iter()
+            .flat_map(|r| [Some(r.value), r.ci_low, r.ci_high])
+            .flatten()
+            .map(|v| format!("{v:.4}"))
+            .collect();
+        let mut numbers = 0;
+        for line in table.lines().skip(2) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            assert_eq!(cells.len(), 10, "{line}");
+            for cell in &cells[5..9] {
+                for tok in cell.trim_matches(['[', ']']).split(", ").filter(|t| !t.is_empty()) {
+                    assert!(known.contains(tok), "{tok} in {line}");
+                    numbers += 1;
+                }
+            }
+        }
+        // real first within each block; all base rows of all sources are in the table.
+        let first = table.lines().nth(2).unwrap();
+        assert!(first.contains("| real |"), "{first}");
+        let base = rows.iter().filter(|r| METRICS.contains(&r.metric.as_str())).count();
+        assert_eq!(table.lines().count() - 2, base);
+        assert!(numbers > 3 * base);
+        // Rows are the documented names only.
+        for r in rows {
+            assert_eq!(r.section, SECTION);
+            assert!(["real", "holdout", "shuffled"].contains(&r.generator.as_str()));
+            let m = r.metric.trim_start_matches("ratio_").trim_end_matches("_seed_sd");
+            assert!(METRICS.contains(&m), "{}", r.metric);
+        }
+    }
+
+    fn fixture(path: &str, ip: &str) -> HostTraffic {
+        let flows = read_flows(Path::new(path)).unwrap();
+        host_view(&flows, &[crate::data::flow::parse_ipv4(ip).unwrap()]).remove(0)
+    }
+
+    #[test]
+    fn replayed_members_match_real_deterministic_with_plots() {
+        // Members: host .145.151 before noon; test: host .152.127 (4 blacklist flows).
+        let m = fixture("tests/data/day_1_42.219.145.151.csv", "42.219.145.151");
+        let noon = at(12);
+        let train = vec![m.window(0, noon)];
+        let test = vec![fixture("tests/data/day_1_42.219.152.127.csv", "42.219.152.127")];
+        let cfg = DetectConfig { real_shares: vec![1.0, 0.5, 0.0], ..quick_cfg() };
+        let dir = tempfile::tempdir().unwrap();
+        let a = evaluate(&train, &[("replay", &train)], &test, &cfg, 1, Some(dir.path())).unwrap();
+        let b = evaluate(&train, &[("replay", &train)], &test, &cfg, 1, None).unwrap();
+        assert_eq!(a, b);
+        let gens: Vec<&str> = a.iter().map(|r| r.generator.as_str()).collect();
+        assert_eq!(gens[0], "real");
+        assert!(gens.contains(&"replay+real0.5") && gens.contains(&"replay"));
+        // A generator that replays the members is the real source up to sampling: CIs overlap.
+        for (m, s) in [("macro_f1", "protocol"), ("accuracy", "protocol"), ("mse", "bytes"), ("mae", "bytes")] {
+            let (r, g) = (get(&a, "real", m, s), get(&a, "replay", m, s));
+            assert!(g.ci_low.unwrap() <= r.ci_high.unwrap() && r.ci_low.unwrap() <= g.ci_high.unwrap(), "{m}");
+            assert_eq!(get(&a, "replay", &format!("ratio_{m}"), s).value, g.value / r.value);
+            assert_eq!(get(&a, "real", &format!("{m}_seed_sd"), s).n, 2);
+        }
+        assert_eq!(get(&a, "real", "auc", "bytes/blacklist").n as usize, test[0].flows.len() + 0);
+        for det in DETECTORS {
+            for attack in ATTACKS {
+                let p = dir.path().join(format!("detect_roc_{det}_{attack}.svg"));
+                let svg = std::fs::read_to_string(&p).unwrap();
+                assert!(svg.contains("real") && svg.contains("replay"), "{}", p.display());
+            }
+        }
+        // A different seed changes the injected attacks and the models.
+        let c = evaluate(&train, &[("replay", &train)], &test, &DetectConfig { real_shares: vec![1.0], ..cfg.clone() }, 2, None).unwrap();
+        assert_ne!(get(&c, "real", "auc", "bytes/all").value, get(&a, "real", "auc", "bytes/all").value);
+        // Bad settings are errors, not panics.
+        assert!(evaluate(&train, &[], &test, &DetectConfig { seeds: 0, ..cfg.clone() }, 1, None).is_err());
+        assert!(evaluate(&train, &[], &test, &DetectConfig { real_shares: vec![1.5], ..cfg.clone() }, 1, None).is_err());
+        assert!(evaluate(&[], &[], &test, &cfg, 1, None).is_err());
+    }
+
+    #[test]
+    fn f1_accuracy_errors_and_names_by_hand() {
+        // truth 0 0 1 1 2, pred 0 1 1 1 0: F1(0) = 2/(2+2) = 0.5, F1(1) = 4/(2+3) = 0.8,
+        // F1(2) = 0 -> macro 1.3/3; accuracy 3/5.
+        let (f1, acc) = f1_acc(&[0, 0, 1, 1, 2], &[0, 1, 1, 1, 0], &[0, 1, 2, 3, 4]);
+        assert!((f1 - 1.3 / 3.0).abs() < 1e-12 && (acc - 0.6).abs() < 1e-12);
+        // Resampled indices count with multiplicity: items 2, 2, 4 -> classes {1, 2, 0}.
+        let (f1, acc) = f1_acc(&[0, 0, 1, 1, 2], &[0, 1, 1, 1, 0], &[2, 2, 4]);
+        assert!((f1 - (0.0 + 1.0 + 0.0) / 3.0).abs() < 1e-12 && (acc - 2.0 / 3.0).abs() < 1e-12);
+        let (mse, mae) = mse_mae(&[1.0, 2.0, 3.0], &[1.5, 2.0, 1.0], &[0, 1, 2]);
+        assert!((mse - (0.25 + 4.0) / 3.0).abs() < 1e-12 && (mae - 2.5 / 3.0).abs() < 1e-12);
+        assert_eq!(source_name("stan", 1.0), "real");
+        assert_eq!(source_name("stan", 0.1), "stan+real0.1");
+        assert_eq!(source_name("stan", 0.01), "stan+real0.01");
+        assert_eq!(source_name("stan", 0.0), "stan");
+        assert_eq!(attack_role("scan", Label::InjectedScan), Some(true));
+        assert_eq!(attack_role("scan", Label::InjectedDos), None);
+        assert_eq!(attack_role("dos", Label::Background), Some(false));
+        assert_eq!(attack_role("all", Label::Blacklist), Some(true));
+        assert_eq!(attack_role("blacklist", Label::Blacklist), Some(true));
+    }
+
+    #[test]
+    fn weighted_auc_ap_equal_stats_on_materialised_resamples() {
+        let scores = [0.1, 0.4, 0.35, 0.8, 0.4, 0.2, 0.9, 0.4];
+        let labels = [false, false, true, true, true, false, false, true];
+        let r = Ranked::new(&scores);
+        let mut buf = Vec::new();
+        for w in [[1u32; 8], [2, 0, 1, 3, 0, 1, 1, 0], [0, 1, 0, 2, 1, 0, 3, 1]] {
+            let (s, l): (Vec<f64>, Vec<bool>) = (0..8)
+                .flat_map(|i| std::iter::repeat_n((scores[i], labels[i]), w[i] as usize))
+                .unzip();
+            let (auc, ap) = r.auc_ap(&labels, &w, &mut buf).unwrap();
+            assert!((auc - stats::roc_auc(&s, &l).unwrap()).abs() < 1e-12, "{w:?}");
+            assert!((ap - stats::average_precision(&s, &l).unwrap()).abs() < 1e-12, "{w:?}");
+        }
+        assert!(r.auc_ap(&labels, &[1, 1, 0, 0, 0, 1, 1, 0], &mut buf).is_none());
+    }
+
+    #[test]
+    fn ratio_rows_divide_by_real() {
+        let rows = vec![
+            MetricRow::new(SECTION, "real", "mse", "bytes", 2.0, 10),
+            MetricRow::new(SECTION, "stan", "mse", "bytes", 3.0, 10),
+            MetricRow::new(SECTION, "stan", "mse_seed_sd", "bytes", 0.1, 2),
+            MetricRow::new(SECTION, "stan", "auc", "bytes/dos", 0.7, 10),
+        ];
+        let r = ratio_rows(&rows);
+        assert_eq!(r, vec![MetricRow::new(SECTION, "stan", "ratio_mse", "bytes", 1.5, 10)]);
+    }
+}
