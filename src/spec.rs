@@ -185,6 +185,8 @@ pub struct Spec {
     #[serde(default)]
     pub fidelity: crate::fidelity::FidelityConfig,
     #[serde(default)]
+    pub detect: crate::detect::DetectConfig,
+    #[serde(default)]
     pub resources: Resources,
     /// Set by `stan sweep`: this cell's swept keys and values (`"stan.window" = "5"`). Empty,
     /// and then left out of the hash, for a plain run.

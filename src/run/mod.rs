@@ -154,6 +154,14 @@ fn run_ugr16(
             Ok(())
         })?;
     }
+    if spec.evaluates(Evaluation::Detect) {
+        let plot_dir = dir.join("plots");
+        let det = stages.time("detect", || {
+            crate::detect::evaluate(&p.members_train, &refs, &p.nonmembers_test, &spec.detect, seed ^ hash_name("detect"), spec.plots.then_some(plot_dir.as_path()))
+        })?;
+        crate::data::write::atomic_write_str(&dir.join("detect_headline.md"), &crate::detect::headline_table(&det))?;
+        rows.extend(det);
+    }
     Ok(rows)
 }
 
