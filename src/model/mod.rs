@@ -209,7 +209,7 @@ impl Stan {
                 loss_sum += l * chunk.len() as f64;
                 rows_done += chunk.len();
                 bar.inc(1);
-                if progress && self.state.step % 10 == 0 {
+                if progress && self.state.step.is_multiple_of(10) {
                     let done = rows_done as f64 / (opt_secs + secs(te)).max(1e-9);
                     bar.set_message(format!("epoch {} loss {l:.4} {done:.0} flows/s", epoch + 1));
                 }
