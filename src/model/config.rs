@@ -97,7 +97,7 @@ impl StanConfig {
         if self.window == 0 {
             return bad("window", "must be >= 1");
         }
-        if self.kernel_size == 0 || self.kernel_size % 2 == 0 {
+        if self.kernel_size == 0 || self.kernel_size.is_multiple_of(2) {
             return bad("kernel_size", "must be odd and >= 1 (\"same\" padding)");
         }
         if self.conv_channels.contains(&0) {

@@ -40,8 +40,6 @@ impl GenWeights {
         let masked = |w: &str, m: &Tensor| -> Result<Tensor> { Ok((p.get(w)?.detach() * m)?) };
         let w0 = masked("ar.0.w", &net.masks[0])?;
         let b0 = p.get("ar.0.b")?.detach();
-        let wo = masked("out.w", &net.out_mask)?;
-        let bo = p.get("out.b")?.detach();
         let deep: Vec<(Tensor, Tensor)> = (1..net.masks.len())
             .map(|i| {
                 Ok((
@@ -68,11 +66,8 @@ impl GenWeights {
                         ))
                     })
                     .collect::<Result<_>>()?,
-                wo: wo
-                    .narrow(0, 0, e)?
-                    .narrow(1, h.offset, h.width)?
-                    .contiguous()?,
-                bo: bo.narrow(0, h.offset, h.width)?.contiguous()?,
+                wo: p.get(&format!("head.{}.w", h.attr))?.detach(),
+                bo: p.get(&format!("head.{}.b", h.attr))?.detach(),
             });
         }
         Ok(GenWeights {

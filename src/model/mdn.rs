@@ -110,8 +110,12 @@ pub(crate) fn mdn_log_prob(
 
 /// Per-sample log-probability of class `target` [B] (u32) under `softmax(logits)` [B, C] -> [B].
 pub(crate) fn softmax_log_prob(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
-    let lp = candle_nn::ops::log_softmax(logits, 1)?;
-    Ok(lp.gather(&target.unsqueeze(1)?, 1)?.squeeze(1)?)
+    // ln softmax(x)_t = x_t - logsumexp(x): cheaper than a full log-softmax for wide heads.
+    let x_t = logits
+        .contiguous()?
+        .gather(&target.unsqueeze(1)?, 1)?
+        .squeeze(1)?;
+    Ok((x_t - logits.log_sum_exp(1)?)?)
 }
 
 /// Draw a class from `softmax(logits)` by inverse CDF; `scratch` must hold `logits.len()` values

@@ -30,6 +30,10 @@ use crate::{Error, Result};
 use net::Net;
 use train::{AdamW, Table, secs, shuffle_epoch, split_hosts};
 
+/// Rows per teacher-forced evaluation batch (bounded so that [B, sum of head widths] fits in
+/// memory: 1024 x 5102 logits on NetFlow).
+const EVAL_BATCH: usize = 1024;
+
 /// What [`Stan::fit`] did.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct TrainReport {
@@ -205,13 +209,17 @@ impl Stan {
                 loss_sum += l * chunk.len() as f64;
                 rows_done += chunk.len();
                 bar.inc(1);
+                if progress && self.state.step.is_multiple_of(10) {
+                    let done = rows_done as f64 / (opt_secs + secs(te)).max(1e-9);
+                    bar.set_message(format!("epoch {} loss {l:.4} {done:.0} flows/s", epoch + 1));
+                }
             }
             opt_secs += secs(te);
             let train_loss = loss_sum / n as f64;
             self.state.train_loss.push(train_loss);
             let mut msg = format!("epoch {} loss {train_loss:.4}", epoch + 1);
             if let Some(va) = &va {
-                let v = va.nll_sums(&self.net, 4096)?.iter().sum::<f64>() / va.n_rows as f64;
+                let v = va.nll_sums(&self.net, EVAL_BATCH)?.iter().sum::<f64>() / va.n_rows as f64;
                 self.state.val_loss.push(v);
                 msg.push_str(&format!(" val {v:.4}"));
                 if self.state.best_val.is_none_or(|b| v < b) {
@@ -243,7 +251,7 @@ impl Stan {
             self.net.params.restore(best)?;
         }
         let eval = va.as_ref().unwrap_or(&tr);
-        let sums = eval.nll_sums(&self.net, 4096)?;
+        let sums = eval.nll_sums(&self.net, EVAL_BATCH)?;
         let per_attribute = self.per_attr(&sums, eval.n_rows);
         Ok(TrainReport {
             epochs_run,
@@ -283,7 +291,7 @@ impl Stan {
         if t.n_rows == 0 {
             return Err(Error::Invalid("no rows to evaluate".into()));
         }
-        let sums = t.nll_sums(&self.net, 4096)?;
+        let sums = t.nll_sums(&self.net, EVAL_BATCH)?;
         Ok(self.per_attr(&sums, t.n_rows))
     }
 }

@@ -38,7 +38,6 @@ pub(crate) struct AttrLayout {
 #[derive(Clone, Debug)]
 pub(crate) struct Head {
     pub attr: usize,
-    pub offset: usize,
     pub width: usize,
 }
 
@@ -59,7 +58,6 @@ pub(crate) struct Layout {
     pub hidden_degree: Vec<usize>,
     /// prefix[p] = number of hidden units with degree <= p (units are sorted by degree).
     pub prefix: Vec<usize>,
-    pub out_width: usize,
     pub k_mix: usize,
     pub window: usize,
 }
@@ -87,9 +85,7 @@ impl Layout {
                         a.name
                     )));
                 }
-                AttrKind::Discrete { cardinality }
-                    if cardinality < 1 || cardinality > (1 << 24) =>
-                {
+                AttrKind::Discrete { cardinality } if !(1..=(1 << 24)).contains(&cardinality) => {
                     return Err(Error::Invalid(format!(
                         "attribute `{}`: cardinality {cardinality} out of range 1..2^24",
                         a.name
@@ -175,18 +171,12 @@ impl Layout {
         };
         let k_mix = cfg.mixture_components;
         let mut heads = Vec::new();
-        let mut off = 0;
         for &i in &order {
             let width = match attrs[i].kind {
                 Kind::Continuous { .. } => 3 * k_mix,
                 Kind::Discrete { card, .. } => card,
             };
-            heads.push(Head {
-                attr: i,
-                offset: off,
-                width,
-            });
-            off += width;
+            heads.push(Head { attr: i, width });
         }
         let hidden_degree = hidden_degrees(cfg.hidden, order.len())?;
         let prefix = (0..order.len())
@@ -203,7 +193,6 @@ impl Layout {
             ctx_dim,
             hidden_degree,
             prefix,
-            out_width: off,
             k_mix,
             window: cfg.window,
         })
@@ -304,7 +293,6 @@ pub(crate) struct Net {
     pub layout: Layout,
     pub params: Params,
     pub masks: Vec<Tensor>,
-    pub out_mask: Tensor,
     pub cfg: StanConfig,
 }
 
@@ -366,33 +354,40 @@ impl Net {
             };
             masks.push(m);
         }
-        // Output layer. Mixture heads start with means spread over [min, max] and sigmas of
-        // one component spacing, so every region of the range has a component from step 0.
-        let mut head_pos = vec![0usize; layout.out_width];
-        let mut bias = vec![0f64; layout.out_width];
+        // One output layer per head, reading only the hidden units it may see (a prefix, since
+        // units are sorted by degree): no output mask and no slicing of a wide output tensor.
+        // Mixture heads start with means spread over [min, max] and sigmas of one component
+        // spacing; `fit` then moves all biases to the training marginals. Zero weights: the
+        // initial heads equal their biases (see `Net::init_heads_from_data`), so training starts
+        // from the independent-attributes model instead of randomly scattered mixture means.
         let k = layout.k_mix;
         for (p, hd_) in layout.heads.iter().enumerate() {
-            head_pos[hd_.offset..hd_.offset + hd_.width].fill(p);
+            let mut bias = vec![0f64; hd_.width];
             if let Kind::Continuous { min, max, .. } = layout.attrs[hd_.attr].kind {
                 let (lo, span) = (min as f64, (max - min) as f64);
                 for c in 0..k {
-                    bias[hd_.offset + k + c] =
-                        (lo + span * (c as f64 + 0.5) / k as f64) / MEAN_SCALE;
-                    bias[hd_.offset + 2 * k + c] = (span / k as f64).ln();
+                    bias[k + c] = (lo + span * (c as f64 + 0.5) / k as f64) / MEAN_SCALE;
+                    bias[2 * k + c] = (span / k as f64).ln();
                 }
             }
+            let i = hd_.attr;
+            params.add(
+                &format!("head.{i}.w"),
+                &[layout.prefix[p], hd_.width],
+                Init::Zeros,
+                &mut rng,
+            )?;
+            params.add(
+                &format!("head.{i}.b"),
+                &[hd_.width],
+                Init::Values(bias),
+                &mut rng,
+            )?;
         }
-        // Zero output weights: the initial heads equal their biases, which `fit` sets to the
-        // training marginals (see `Net::init_heads_from_data`), so training starts from the
-        // independent-attributes model instead of randomly scattered mixture means.
-        params.add("out.w", &[h, layout.out_width], Init::Zeros, &mut rng)?;
-        params.add("out.b", &[layout.out_width], Init::Values(bias), &mut rng)?;
-        let out_mask = mask_tensor(h, layout.out_width, |j, o| hd[j] <= head_pos[o], dev, dtype)?;
         Ok(Net {
             layout,
             params,
             masks,
-            out_mask,
             cfg: cfg.clone(),
         })
     }
@@ -406,10 +401,10 @@ impl Net {
         if n == 0 {
             return Ok(());
         }
-        let out_b = &self.params.vars["out.b"];
-        let mut bias: Vec<f64> = out_b.as_tensor().to_dtype(DType::F64)?.to_vec1()?;
         let k = self.layout.k_mix;
         for head in &self.layout.heads {
+            let out_b = &self.params.vars[&format!("head.{}.b", head.attr)];
+            let mut bias = vec![0f64; head.width];
             let vals = (0..n).map(|i| seq.row(i)[head.attr]);
             match self.layout.attrs[head.attr].kind {
                 Kind::Discrete { card, .. } => {
@@ -419,7 +414,7 @@ impl Net {
                     }
                     let tot = (n + card) as f64;
                     for (c, cnt) in counts.iter().enumerate() {
-                        bias[head.offset + c] = (cnt / tot).ln();
+                        bias[c] = (cnt / tot).ln();
                     }
                 }
                 Kind::Continuous { min, max, .. } => {
@@ -434,9 +429,9 @@ impl Net {
                     let mode_mass: f64 = modes.iter().map(|m| m.1).sum::<f64>() / n as f64;
                     let rest = k - modes.len();
                     for (c, &(centre, count)) in modes.iter().enumerate() {
-                        bias[head.offset + c] = (count / n as f64).max(1e-6).ln();
-                        bias[head.offset + k + c] = centre / MEAN_SCALE;
-                        bias[head.offset + 2 * k + c] = floor.ln();
+                        bias[c] = (count / n as f64).max(1e-6).ln();
+                        bias[k + c] = centre / MEAN_SCALE;
+                        bias[2 * k + c] = floor.ln();
                     }
                     // The other components at the quantiles (c + 0.5) / rest, sigma = spacing.
                     let q = |p: f64| crate::stats::quantile_sorted(&v, p.clamp(0.0, 1.0));
@@ -444,17 +439,17 @@ impl Net {
                     for j in 0..rest {
                         let c = modes.len() + j;
                         let (a, b) = (j as f64 / rest as f64, (j + 1) as f64 / rest as f64);
-                        bias[head.offset + c] = w_rest;
-                        bias[head.offset + k + c] = q((a + b) / 2.0) / MEAN_SCALE;
-                        bias[head.offset + 2 * k + c] = (q(b) - q(a)).max(floor).ln();
+                        bias[c] = w_rest;
+                        bias[k + c] = q((a + b) / 2.0) / MEAN_SCALE;
+                        bias[2 * k + c] = (q(b) - q(a)).max(floor).ln();
                     }
                 }
             }
+            let t = Tensor::from_vec(bias, head.width, &Device::Cpu)?
+                .to_dtype(self.dtype())?
+                .to_device(self.device())?;
+            out_b.set(&t)?;
         }
-        let t = Tensor::from_vec(bias, self.layout.out_width, &Device::Cpu)?
-            .to_dtype(self.dtype())?
-            .to_device(self.device())?;
-        out_b.set(&t)?;
         Ok(())
     }
 
@@ -496,8 +491,8 @@ impl Net {
         Ok(x.contiguous()?.reshape((b, ()))?)
     }
 
-    /// Teacher-forced forward pass: raw head outputs [B, out_width].
-    pub fn forward(&self, window: &Tensor, current: &Tensor) -> Result<Tensor> {
+    /// Teacher-forced forward pass: raw outputs of every head (generation order), [B, width].
+    pub fn forward(&self, window: &Tensor, current: &Tensor) -> Result<Vec<Tensor>> {
         let ctx = self.context(window)?;
         let mut h = Tensor::cat(&[&ctx, current], 1)?;
         for (l, m) in self.masks.iter().enumerate() {
@@ -505,21 +500,28 @@ impl Net {
             let b = self.params.get(&format!("ar.{l}.b"))?;
             h = masked_linear(&h, w, m, b)?.relu()?;
         }
-        masked_linear(
-            &h,
-            self.params.get("out.w")?,
-            &self.out_mask,
-            self.params.get("out.b")?,
-        )
+        let hidden = self.cfg.hidden;
+        let mut outs = Vec::with_capacity(self.layout.heads.len());
+        for (p, head) in self.layout.heads.iter().enumerate() {
+            let e = self.layout.prefix[p];
+            let hp = if e == hidden {
+                h.clone()
+            } else {
+                h.narrow(1, 0, e)?.contiguous()?
+            };
+            let w = self.params.get(&format!("head.{}.w", head.attr))?;
+            let b = self.params.get(&format!("head.{}.b", head.attr))?;
+            outs.push(hp.matmul(w)?.broadcast_add(b)?);
+        }
+        Ok(outs)
     }
 
     /// Per-sample negative log-likelihood of every head, stacked [n_heads, B] in generation
     /// order. `target` holds the current rows.
-    pub fn head_nll(&self, out: &Tensor, target: &RowData) -> Result<Tensor> {
+    pub fn head_nll(&self, outs: &[Tensor], target: &RowData) -> Result<Tensor> {
         let h = self.cfg.bin_half_width as f64;
         let mut per = Vec::with_capacity(self.layout.heads.len());
-        for head in &self.layout.heads {
-            let slice = out.narrow(1, head.offset, head.width)?;
+        for (head, out) in self.layout.heads.iter().zip(outs) {
             let lp = match self.layout.attrs[head.attr].kind {
                 Kind::Continuous { col, .. } => {
                     let c = target
@@ -527,9 +529,9 @@ impl Net {
                         .as_ref()
                         .ok_or_else(|| Error::Other("continuous targets missing".into()))?;
                     let y = c.narrow(1, col, 1)?;
-                    mdn_log_prob(&slice, &y, self.layout.k_mix, h)?
+                    mdn_log_prob(out, &y, self.layout.k_mix, h)?
                 }
-                Kind::Discrete { col, .. } => softmax_log_prob(&slice, &target.ids[col])?,
+                Kind::Discrete { col, .. } => softmax_log_prob(out, &target.ids[col])?,
             };
             per.push(lp.neg()?);
         }

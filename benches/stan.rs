@@ -1,0 +1,114 @@
+//! Throughput of the STAN model on CPU at the default configuration, on a realistic NetFlow-like
+//! schema: a given hour (24 classes), 5 continuous attributes and discrete attributes with
+//! cardinalities 1670, 1670, 256 x 4, 2, 10, 64, 256, 256 (16 generated attributes), random
+//! rows. Reported as flows (rows) per second: training = rows / optimisation time of one
+//! epoch (validation and setup excluded, see `TrainReport::flows_per_sec`), generation = rows /
+//! wall time of `Stan::generate` (batched over hosts).
+
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rand::{RngExt, SeedableRng};
+use stan::model::{Conditioner, Stan, StanConfig};
+use stan::schema::{Attribute, Schema, Sequences};
+
+fn schema() -> Schema {
+    let mut attrs = vec![Attribute::discrete("hour", 24).given()];
+    for n in ["gap", "bytes", "packets", "duration", "c4"] {
+        attrs.push(Attribute::continuous(n, 0.0, 1.0));
+    }
+    for (i, c) in [1670, 1670, 256, 256, 256, 256, 2, 10, 64, 256, 256]
+        .iter()
+        .enumerate()
+    {
+        attrs.push(Attribute::discrete(&format!("d{i}"), *c));
+    }
+    Schema { attrs }
+}
+
+fn random_rows(schema: &Schema, hosts: usize, rows: usize, seed: u64) -> Sequences {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut s = Sequences::new(schema.len());
+    let mut buf = Vec::new();
+    for _ in 0..hosts {
+        buf.clear();
+        for t in 0..rows {
+            for a in &schema.attrs {
+                buf.push(match a.cardinality() {
+                    Some(_) if a.given => (t % 24) as f32,
+                    Some(c) => rng.random_range(0..c) as f32,
+                    None => rng.random::<f32>(),
+                });
+            }
+        }
+        s.push_host(&buf);
+    }
+    s
+}
+
+/// Hour of day from a row counter (one row = one "minute"); never stops the host.
+struct Clock;
+impl Conditioner for Clock {
+    type State = usize;
+    fn init(&self, _host: usize) -> usize {
+        0
+    }
+    fn prepare(&self, t: &usize, row: &mut [f32]) -> bool {
+        row[0] = ((t / 60) % 24) as f32;
+        true
+    }
+    fn advance(&self, t: &mut usize, _row: &[f32]) {
+        *t += 1;
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let schema = schema();
+    let cfg = StanConfig {
+        epochs: 1,
+        val_fraction: 0.0,
+        device: "cpu".into(),
+        ..StanConfig::default()
+    };
+    let data = random_rows(&schema, 20, 1000, 1);
+    let n = data.n_rows() as u64;
+    let mut g = c.benchmark_group("stan");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(20));
+    g.throughput(Throughput::Elements(n));
+    g.bench_function("train_epoch_20k_rows", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for i in 0..iters {
+                let mut stan = Stan::new(&schema, &cfg, i).unwrap();
+                let rep = stan.fit(&data, false).unwrap();
+                eprintln!("train: {:.0} flows/s", rep.flows_per_sec);
+                total += Duration::from_secs_f64(n as f64 / rep.flows_per_sec);
+            }
+            total
+        })
+    });
+    let mut stan = Stan::new(&schema, &cfg, 0).unwrap();
+    stan.fit(&data, false).unwrap();
+    let (hosts, rows) = (1000, 20);
+    g.throughput(Throughput::Elements((hosts * rows) as u64));
+    g.bench_function("generate_1000_hosts_x_20_rows", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for i in 0..iters {
+                let (_, st) = stan.generate(&Clock, hosts, rows, i).unwrap();
+                eprintln!(
+                    "generate: {:.0} flows/s ({} redraws, {} clamped)",
+                    st.flows_per_sec, st.redraws, st.clamped
+                );
+                total += Duration::from_secs_f64(st.seconds);
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
