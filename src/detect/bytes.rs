@@ -4,7 +4,8 @@
 //! Architecture (the paper's code: 25 → 100 ReLU → 1, SGD): `BYTES_DIM → hidden (ReLU) → 1`,
 //! trained with AdamW on mini-batches (full-batch SGD at lr 0.2 needs many more epochs for the
 //! same loss). Loss = mean squared error in nats². The anomaly score is the squared error of the
-//! flow's own bytes.
+//! flow's own bytes. Inputs are standardised with the training set's per-feature mean and SD
+//! (part of the fitted model, so each training source gets its own).
 //!
 //! Determinism: candle's CPU RNG cannot be seeded, so every weight is drawn from our own
 //! `StdRng` (He-uniform), the output bias starts at the training-target mean, and mini-batches
