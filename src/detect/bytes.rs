@@ -4,7 +4,8 @@
 //! Architecture (the paper's code: 25 → 100 ReLU → 1, SGD): `BYTES_DIM → hidden (ReLU) → 1`,
 //! trained with AdamW on mini-batches (full-batch SGD at lr 0.2 needs many more epochs for the
 //! same loss). Loss = mean squared error in nats². The anomaly score is the squared error of the
-//! flow's own bytes.
+//! flow's own bytes. Inputs are standardised with the training set's per-feature mean and SD
+//! (part of the fitted model, so each training source gets its own).
 //!
 //! Determinism: candle's CPU RNG cannot be seeded, so every weight is drawn from our own
 //! `StdRng` (He-uniform), the output bias starts at the training-target mean, and mini-batches
@@ -102,7 +103,9 @@ pub struct BytesModel {
 }
 
 fn uniform(rng: &mut rand::rngs::StdRng, n: usize, bound: f64) -> Vec<f32> {
-    (0..n).map(|_| rng.random_range(-bound..bound) as f32).collect()
+    (0..n)
+        .map(|_| rng.random_range(-bound..bound) as f32)
+        .collect()
 }
 
 impl BytesModel {
@@ -114,7 +117,9 @@ impl BytesModel {
         let w1 = uniform(&mut rng, BYTES_DIM * h, (6.0 / BYTES_DIM as f64).sqrt());
         let w2 = uniform(&mut rng, h, (3.0 / h as f64).sqrt());
         let var = |v: Vec<f32>, shape: &[usize]| -> Result<Var> {
-            Ok(Var::from_tensor(&Tensor::from_vec(v, shape, &dev)?.to_dtype(dtype)?)?)
+            Ok(Var::from_tensor(
+                &Tensor::from_vec(v, shape, &dev)?.to_dtype(dtype)?,
+            )?)
         };
         Ok(BytesModel {
             w1: var(w1, &[BYTES_DIM, h])?,
@@ -129,13 +134,23 @@ impl BytesModel {
     }
 
     fn vars(&self) -> Vec<Var> {
-        vec![self.w1.clone(), self.b1.clone(), self.w2.clone(), self.b2.clone()]
+        vec![
+            self.w1.clone(),
+            self.b1.clone(),
+            self.w2.clone(),
+            self.b2.clone(),
+        ]
     }
 
     /// `[B, BYTES_DIM]` → `[B]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = x.matmul(self.w1.as_tensor())?.broadcast_add(self.b1.as_tensor())?.relu()?;
-        Ok(h.matmul(self.w2.as_tensor())?.broadcast_add(self.b2.as_tensor())?.squeeze(1)?)
+        let h = x
+            .matmul(self.w1.as_tensor())?
+            .broadcast_add(self.b1.as_tensor())?
+            .relu()?;
+        Ok(h.matmul(self.w2.as_tensor())?
+            .broadcast_add(self.b2.as_tensor())?
+            .squeeze(1)?)
     }
 
     /// Mean squared error of the model on `(x, y)` tensors.
@@ -198,7 +213,11 @@ impl BytesModel {
 
     fn standardise(&self, x: &[f32]) -> Vec<f32> {
         x.chunks(BYTES_DIM)
-            .flat_map(|row| row.iter().enumerate().map(|(j, &v)| (v - self.shift[j]) * self.scale[j]))
+            .flat_map(|row| {
+                row.iter()
+                    .enumerate()
+                    .map(|(j, &v)| (v - self.shift[j]) * self.scale[j])
+            })
             .collect()
     }
 
@@ -222,7 +241,9 @@ mod tests {
     /// Data with a known non-linear rule: y = 3 + 4·|x0 − 0.5| + 2·x9.
     fn toy(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let x: Vec<f32> = (0..n * BYTES_DIM).map(|_| rng.random_range(0.0..1.0f32)).collect();
+        let x: Vec<f32> = (0..n * BYTES_DIM)
+            .map(|_| rng.random_range(0.0..1.0f32))
+            .collect();
         let y = (0..n)
             .map(|i| 3.0 + 4.0 * (x[i * BYTES_DIM] - 0.5).abs() + 2.0 * x[i * BYTES_DIM + 9])
             .collect();
@@ -232,13 +253,24 @@ mod tests {
     #[test]
     fn loss_decreases_and_is_seeded() {
         let (x, y) = toy(2000, 1);
-        let cfg = BytesConfig { epochs: 30, ..Default::default() };
+        let cfg = BytesConfig {
+            epochs: 30,
+            ..Default::default()
+        };
         let m = BytesModel::fit(&x, &y, &cfg, 5).unwrap();
         // Var(y) = 16/48 + 4/12 = 2/3 (the loss of predicting the mean); training must fall
         // far below it and keep falling.
         let last = m.epoch_loss[29];
-        assert!(m.epoch_loss.windows(10).all(|w| w[9] < w[0]), "{:?}", m.epoch_loss);
-        assert!(last < 0.1 && last < 0.1 * m.epoch_loss[0], "{:?}", m.epoch_loss);
+        assert!(
+            m.epoch_loss.windows(10).all(|w| w[9] < w[0]),
+            "{:?}",
+            m.epoch_loss
+        );
+        assert!(
+            last < 0.1 && last < 0.1 * m.epoch_loss[0],
+            "{:?}",
+            m.epoch_loss
+        );
         let m2 = BytesModel::fit(&x, &y, &cfg, 5).unwrap();
         assert_eq!(m.epoch_loss, m2.epoch_loss);
         let (xt, _) = toy(10, 2);
@@ -249,24 +281,46 @@ mod tests {
     fn gradient_matches_finite_differences() {
         // f64, batch 4: autograd against central differences on a few weights of each layer.
         let (x, y) = toy(4, 3);
-        let cfg = BytesConfig { hidden: 5, ..Default::default() };
+        let cfg = BytesConfig {
+            hidden: 5,
+            ..Default::default()
+        };
         let m = BytesModel::init(&cfg, 3.0, DType::F64, 9).unwrap();
-        let xt = Tensor::from_slice(&x, (4, BYTES_DIM), &Device::Cpu).unwrap().to_dtype(DType::F64).unwrap();
-        let yt = Tensor::from_slice(&y, 4, &Device::Cpu).unwrap().to_dtype(DType::F64).unwrap();
+        let xt = Tensor::from_slice(&x, (4, BYTES_DIM), &Device::Cpu)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap();
+        let yt = Tensor::from_slice(&y, 4, &Device::Cpu)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap();
         let grads = m.loss(&xt, &yt).unwrap().backward().unwrap();
         for var in m.vars() {
-            let g = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
-            let w0 = var.as_tensor().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap();
+            let w0 = var
+                .as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap();
             for j in [0, w0.len() / 2, w0.len() - 1] {
                 let eps = 1e-6;
                 let at = |d: f64| {
                     let mut w = w0.clone();
                     w[j] += d;
-                    var.set(&Tensor::from_vec(w, var.shape(), &Device::Cpu).unwrap()).unwrap();
+                    var.set(&Tensor::from_vec(w, var.shape(), &Device::Cpu).unwrap())
+                        .unwrap();
                     m.loss(&xt, &yt).unwrap().to_scalar::<f64>().unwrap()
                 };
                 let fd = (at(eps) - at(-eps)) / (2.0 * eps);
-                var.set(&Tensor::from_vec(w0.clone(), var.shape(), &Device::Cpu).unwrap()).unwrap();
+                var.set(&Tensor::from_vec(w0.clone(), var.shape(), &Device::Cpu).unwrap())
+                    .unwrap();
                 let err = (fd - g[j]).abs() / (fd.abs() + g[j].abs()).max(1e-8);
                 assert!(err < 1e-5, "grad {j}: autograd {} vs fd {fd}", g[j]);
             }

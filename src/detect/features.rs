@@ -127,7 +127,11 @@ impl Examples {
                 protocol_row(h.ip, prev, f, &mut e.proto_x);
                 e.proto_y.push(proto_class(f.pr));
                 for lag in 1..=WINDOW {
-                    bytes_lag(h.ip, i.checked_sub(lag).map(|j| &h.flows[j]), &mut e.bytes_x);
+                    bytes_lag(
+                        h.ip,
+                        i.checked_sub(lag).map(|j| &h.flows[j]),
+                        &mut e.bytes_x,
+                    );
                 }
                 e.bytes_y.push(log_bytes(f) as f32);
                 e.label.push(f.label);
@@ -146,9 +150,11 @@ impl Examples {
 
     /// Append example `i` of `other`.
     pub fn push_from(&mut self, other: &Examples, i: usize) {
-        self.proto_x.extend_from_slice(&other.proto_x[i * PROTO_DIM..(i + 1) * PROTO_DIM]);
+        self.proto_x
+            .extend_from_slice(&other.proto_x[i * PROTO_DIM..(i + 1) * PROTO_DIM]);
         self.proto_y.push(other.proto_y[i]);
-        self.bytes_x.extend_from_slice(&other.bytes_x[i * BYTES_DIM..(i + 1) * BYTES_DIM]);
+        self.bytes_x
+            .extend_from_slice(&other.bytes_x[i * BYTES_DIM..(i + 1) * BYTES_DIM]);
         self.bytes_y.push(other.bytes_y[i]);
         self.label.push(other.label[i]);
     }
@@ -167,8 +173,16 @@ pub fn shuffle_columns(hosts: &[HostTraffic], seed: u64) -> Vec<HostTraffic> {
         p.shuffle(&mut rng);
         p
     };
-    let (p_td, p_sp, p_dp, p_pr, p_flg, p_pkt, p_byt, p_stos) =
-        (perm(), perm(), perm(), perm(), perm(), perm(), perm(), perm());
+    let (p_td, p_sp, p_dp, p_pr, p_flg, p_pkt, p_byt, p_stos) = (
+        perm(),
+        perm(),
+        perm(),
+        perm(),
+        perm(),
+        perm(),
+        perm(),
+        perm(),
+    );
     let mut k = 0;
     hosts
         .iter()
@@ -222,7 +236,10 @@ mod tests {
     fn rows_have_history_padding_and_fixed_scaling() {
         let h = HostTraffic {
             ip: 7,
-            flows: vec![flow(3600, 7, 9, Proto::TCP, 99), flow(7200, 9, 7, Proto::UDP, 0)],
+            flows: vec![
+                flow(3600, 7, 9, Proto::TCP, 99),
+                flow(7200, 9, 7, Proto::UDP, 0),
+            ],
         };
         let e = Examples::from_hosts(&[h]);
         assert_eq!(e.len(), 2);
@@ -248,7 +265,9 @@ mod tests {
 
     #[test]
     fn shuffle_keeps_marginals_and_is_seeded() {
-        let flows: Vec<Flow> = (0..50).map(|i| flow(i, 7, 9, Proto::TCP, i as u64 * 10)).collect();
+        let flows: Vec<Flow> = (0..50)
+            .map(|i| flow(i, 7, 9, Proto::TCP, i as u64 * 10))
+            .collect();
         let h = vec![HostTraffic { ip: 7, flows }];
         let a = shuffle_columns(&h, 3);
         assert_eq!(a, shuffle_columns(&h, 3));

@@ -122,7 +122,18 @@ fn ephemeral(rng: &mut StdRng) -> u16 {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn flow(te: i64, td: f64, sa: u32, da: u32, sp: u16, dp: u16, flg: Flags, pkt: u64, byt: u64, label: Label) -> Flow {
+fn flow(
+    te: i64,
+    td: f64,
+    sa: u32,
+    da: u32,
+    sp: u16,
+    dp: u16,
+    flg: Flags,
+    pkt: u64,
+    byt: u64,
+    label: Label,
+) -> Flow {
     Flow {
         te,
         td,
@@ -151,7 +162,9 @@ fn place(rng: &mut StdRng, t0: i64, t1: i64, duration: f64) -> (i64, f64) {
 /// Add the configured attacks to copies of `test` (see the module docs for what is injected).
 pub fn inject(test: &[HostTraffic], cfg: &InjectConfig, seed: u64) -> Vec<HostTraffic> {
     let mut out: Vec<HostTraffic> = test.to_vec();
-    let candidates: Vec<usize> = (0..test.len()).filter(|&i| !test[i].flows.is_empty()).collect();
+    let candidates: Vec<usize> = (0..test.len())
+        .filter(|&i| !test[i].flows.is_empty())
+        .collect();
     let (Some(t0), Some(t1)) = (
         test.iter().flat_map(|h| h.flows.iter().map(|f| f.te)).min(),
         test.iter().flat_map(|h| h.flows.iter().map(|f| f.te)).max(),
@@ -166,7 +179,11 @@ pub fn inject(test: &[HostTraffic], cfg: &InjectConfig, seed: u64) -> Vec<HostTr
         let ip = test[h].ip;
         let scanner = public_ip(&mut rng);
         let sport = ephemeral(&mut rng);
-        let hi = if cfg.scan_probes <= 1024 { 1024u16 } else { 65535 };
+        let hi = if cfg.scan_probes <= 1024 {
+            1024u16
+        } else {
+            65535
+        };
         let mut ports: Vec<u16> = (1..=hi).collect();
         ports.shuffle(&mut rng);
         ports.truncate(cfg.scan_probes);
@@ -175,9 +192,31 @@ pub fn inject(test: &[HostTraffic], cfg: &InjectConfig, seed: u64) -> Vec<HostTr
         let k = ports.len().max(1) as f64;
         for (i, &p) in ports.iter().enumerate() {
             let te = start + (i as f64 * d / k).floor() as i64;
-            added[h].push(flow(te, 0.0, scanner, ip, sport, p, SYN, 1, 44, Label::InjectedScan));
+            added[h].push(flow(
+                te,
+                0.0,
+                scanner,
+                ip,
+                sport,
+                p,
+                SYN,
+                1,
+                44,
+                Label::InjectedScan,
+            ));
             if cfg.scan_replies {
-                added[h].push(flow(te, 0.0, ip, scanner, p, sport, ACK_RST, 1, 40, Label::InjectedScan));
+                added[h].push(flow(
+                    te,
+                    0.0,
+                    ip,
+                    scanner,
+                    p,
+                    sport,
+                    ACK_RST,
+                    1,
+                    40,
+                    Label::InjectedScan,
+                ));
             }
         }
     }
@@ -187,16 +226,32 @@ pub fn inject(test: &[HostTraffic], cfg: &InjectConfig, seed: u64) -> Vec<HostTr
         let ip = test[h].ip;
         let port = if rng.random_bool(0.5) { 80 } else { 443 };
         let (start, d) = place(&mut rng, t0, t1, cfg.dos_duration_s);
-        let mut times: Vec<i64> =
-            (0..cfg.dos_flows).map(|_| start + rng.random_range(0.0..=d).floor() as i64).collect();
+        let mut times: Vec<i64> = (0..cfg.dos_flows)
+            .map(|_| start + rng.random_range(0.0..=d).floor() as i64)
+            .collect();
         times.sort_unstable();
         for te in times {
             let src = public_ip(&mut rng);
             let sp = ephemeral(&mut rng);
             let pkt = rng.random_range(1..=3u64);
             let size = [40u64, 44, 60][rng.random_range(0..3usize)];
-            let td = if pkt == 1 { 0.0 } else { (rng.random_range(0.0..3.0f64) * 1000.0).round() / 1000.0 };
-            added[h].push(flow(te, td, src, ip, sp, port, SYN, pkt, pkt * size, Label::InjectedDos));
+            let td = if pkt == 1 {
+                0.0
+            } else {
+                (rng.random_range(0.0..3.0f64) * 1000.0).round() / 1000.0
+            };
+            added[h].push(flow(
+                te,
+                td,
+                src,
+                ip,
+                sp,
+                port,
+                SYN,
+                pkt,
+                pkt * size,
+                Label::InjectedDos,
+            ));
         }
     }
 
@@ -204,8 +259,9 @@ pub fn inject(test: &[HostTraffic], cfg: &InjectConfig, seed: u64) -> Vec<HostTr
         let h = candidates[rng.random_range(0..candidates.len())];
         let ip = test[h].ip;
         let (start, d) = place(&mut rng, t0, t1, cfg.spam_duration_s);
-        let mut times: Vec<i64> =
-            (0..cfg.spam_flows).map(|_| start + rng.random_range(0.0..=d).floor() as i64).collect();
+        let mut times: Vec<i64> = (0..cfg.spam_flows)
+            .map(|_| start + rng.random_range(0.0..=d).floor() as i64)
+            .collect();
         times.sort_unstable();
         let mut sp = rng.random_range(1024..=40000u32);
         for te in times {
@@ -213,7 +269,18 @@ pub fn inject(test: &[HostTraffic], cfg: &InjectConfig, seed: u64) -> Vec<HostTr
             let pkt = rng.random_range(10..=40u64);
             let byt: u64 = (0..pkt).map(|_| rng.random_range(80..=500u64)).sum();
             let td = (rng.random_range(0.5..8.0f64) * 1000.0).round() / 1000.0;
-            added[h].push(flow(te, td, ip, server, sp as u16, 25, ACK_PSH_SYN_FIN, pkt, byt, Label::InjectedSpam));
+            added[h].push(flow(
+                te,
+                td,
+                ip,
+                server,
+                sp as u16,
+                25,
+                ACK_PSH_SYN_FIN,
+                pkt,
+                byt,
+                Label::InjectedSpam,
+            ));
             sp = 1024 + (sp + rng.random_range(1..=3u32) - 1024) % (65536 - 1024);
         }
     }
@@ -231,7 +298,18 @@ pub fn inject(test: &[HostTraffic], cfg: &InjectConfig, seed: u64) -> Vec<HostTr
             let byt = rng.random_range(500..=1300u64);
             let td = (rng.random_range(0.05..0.5f64) * 1000.0).round() / 1000.0;
             let sp = ephemeral(&mut rng);
-            added[h].push(flow(t.floor() as i64, td, ip, c2, sp, 443, ACK_PSH_SYN_FIN, pkt, byt, Label::InjectedBeacon));
+            added[h].push(flow(
+                t.floor() as i64,
+                td,
+                ip,
+                c2,
+                sp,
+                443,
+                ACK_PSH_SYN_FIN,
+                pkt,
+                byt,
+                Label::InjectedBeacon,
+            ));
             n += 1;
             t += period * (1.0 + rng.random_range(-j..=j));
         }
@@ -266,7 +344,10 @@ mod tests {
     }
 
     fn count(h: &[HostTraffic], l: Label) -> usize {
-        h.iter().flat_map(|h| &h.flows).filter(|f| f.label == l).count()
+        h.iter()
+            .flat_map(|h| &h.flows)
+            .filter(|f| f.label == l)
+            .count()
     }
 
     #[test]
@@ -280,19 +361,41 @@ mod tests {
         assert_eq!(count(&out, Label::InjectedDos), 2 * 400);
         assert_eq!(count(&out, Label::InjectedSpam), 2 * 100);
         let beacons = count(&out, Label::InjectedBeacon);
-        let t0 = test.iter().flat_map(|h| h.flows.iter().map(|f| f.te)).min().unwrap();
-        let t1 = test.iter().flat_map(|h| h.flows.iter().map(|f| f.te)).max().unwrap();
+        let t0 = test
+            .iter()
+            .flat_map(|h| h.flows.iter().map(|f| f.te))
+            .min()
+            .unwrap();
+        let t1 = test
+            .iter()
+            .flat_map(|h| h.flows.iter().map(|f| f.te))
+            .max()
+            .unwrap();
         // About (t1 - t0) / 300 beacons per event (a day: ~288), capped at 200.
         let per = ((t1 - t0) as f64 / 300.0).min(200.0);
-        assert!((beacons as f64 - 2.0 * per).abs() <= 2.0 + 0.1 * per, "{beacons} vs {per}");
+        assert!(
+            (beacons as f64 - 2.0 * per).abs() <= 2.0 + 0.1 * per,
+            "{beacons} vs {per}"
+        );
         let total: usize = out.iter().map(|h| h.flows.len()).sum();
         assert_eq!(total, n0 + 900 + 800 + 200 + beacons);
         for (h, h0) in out.iter().zip(&test) {
             assert_eq!(h.ip, h0.ip);
             assert!(h.flows.windows(2).all(|w| w[0].te <= w[1].te));
             // Real flows are all still there, unchanged, in order.
-            let real: Vec<&Flow> = h.flows.iter().filter(|f| !matches!(f.label,
-                Label::InjectedScan | Label::InjectedDos | Label::InjectedSpam | Label::InjectedBeacon)).collect();
+            let real: Vec<&Flow> = h
+                .flows
+                .iter()
+                .filter(|f| {
+                    !matches!(
+                        f.label,
+                        Label::InjectedScan
+                            | Label::InjectedDos
+                            | Label::InjectedSpam
+                            | Label::InjectedBeacon
+                    )
+                })
+                .collect();
             assert_eq!(real.len(), h0.flows.len());
             for f in &h.flows {
                 assert!(f.te >= t0 && f.te <= t1);
@@ -300,7 +403,10 @@ mod tests {
             }
         }
         // Real blacklist flows keep their label.
-        assert_eq!(count(&out, Label::Blacklist), count(&test, Label::Blacklist));
+        assert_eq!(
+            count(&out, Label::Blacklist),
+            count(&test, Label::Blacklist)
+        );
     }
 
     #[test]
@@ -309,7 +415,10 @@ mod tests {
         for h in &out {
             for f in h.flows.iter().filter(|f| f.label >= Label::InjectedScan) {
                 assert_eq!(f.pr, Proto::TCP);
-                assert!(f.pkt >= 1 && f.byt >= 40 * f.pkt && f.byt <= 1500 * f.pkt, "{f:?}");
+                assert!(
+                    f.pkt >= 1 && f.byt >= 40 * f.pkt && f.byt <= 1500 * f.pkt,
+                    "{f:?}"
+                );
                 assert!(f.td >= 0.0 && f.td <= 8.0);
                 let remote = if f.sa == h.ip { f.da } else { f.sa };
                 assert_ne!(remote >> 16, (42 << 8) | 219);
@@ -335,17 +444,33 @@ mod tests {
         }
         // Distinct scanned ports per scan; beacons of one host keep their period within jitter.
         for h in &out {
-            let b: Vec<i64> = h.flows.iter().filter(|f| f.label == Label::InjectedBeacon).map(|f| f.te).collect();
+            let b: Vec<i64> = h
+                .flows
+                .iter()
+                .filter(|f| f.label == Label::InjectedBeacon)
+                .map(|f| f.te)
+                .collect();
             for w in b.windows(2) {
                 let gap = w[1] - w[0];
                 // Two beacon events may share a host; then gaps interleave, so only check the
                 // single-event case.
-                if h.flows.iter().filter(|f| f.label == Label::InjectedBeacon).map(|f| f.da).collect::<std::collections::BTreeSet<_>>().len() == 1 {
+                if h.flows
+                    .iter()
+                    .filter(|f| f.label == Label::InjectedBeacon)
+                    .map(|f| f.da)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len()
+                    == 1
+                {
                     assert!((284..=316).contains(&gap), "gap {gap}");
                 }
             }
-            let mut probes: Vec<(u32, u16)> =
-                h.flows.iter().filter(|f| f.label == Label::InjectedScan && f.da == h.ip).map(|f| (f.sa, f.dp)).collect();
+            let mut probes: Vec<(u32, u16)> = h
+                .flows
+                .iter()
+                .filter(|f| f.label == Label::InjectedScan && f.da == h.ip)
+                .map(|f| (f.sa, f.dp))
+                .collect();
             let n = probes.len();
             probes.sort_unstable();
             probes.dedup();
@@ -360,7 +485,13 @@ mod tests {
         let a = inject(&test, &cfg, 1);
         assert_eq!(a, inject(&test, &cfg, 1));
         assert_ne!(a, inject(&test, &cfg, 2));
-        let none = InjectConfig { scan_events: 0, dos_events: 0, spam_events: 0, beacon_events: 0, ..cfg };
+        let none = InjectConfig {
+            scan_events: 0,
+            dos_events: 0,
+            spam_events: 0,
+            beacon_events: 0,
+            ..cfg
+        };
         assert_eq!(inject(&test, &none, 1), test);
         assert!(inject(&[], &InjectConfig::default(), 1).is_empty());
     }

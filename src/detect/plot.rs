@@ -13,7 +13,9 @@ pub fn thin(curve: &[(f64, f64)], max_points: usize) -> Vec<(f64, f64)> {
     for (i, &p) in curve.iter().enumerate() {
         let keep = match out.last() {
             None => true,
-            Some(&(x, y)) => (p.0 - x).abs() >= step || (p.1 - y).abs() >= step || i + 1 == curve.len(),
+            Some(&(x, y)) => {
+                (p.0 - x).abs() >= step || (p.1 - y).abs() >= step || i + 1 == curve.len()
+            }
         };
         if keep {
             out.push(p);
@@ -68,7 +70,9 @@ mod tests {
 
     #[test]
     fn thin_keeps_ends_and_big_moves() {
-        let c: Vec<(f64, f64)> = (0..=1000).map(|i| (i as f64 / 1000.0, i as f64 / 1000.0)).collect();
+        let c: Vec<(f64, f64)> = (0..=1000)
+            .map(|i| (i as f64 / 1000.0, i as f64 / 1000.0))
+            .collect();
         let t = thin(&c, 100);
         assert_eq!(t.first(), Some(&(0.0, 0.0)));
         assert_eq!(t.last(), Some(&(1.0, 1.0)));
