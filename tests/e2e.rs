@@ -1,0 +1,131 @@
+//! End-to-end: the real binary on real data. Runs `experiments/ci.toml` (1 hour of the
+//! embedded UGR'16 day, every generator and evaluation), checks the run folder, byte-identical
+//! `metrics.csv` across two runs, the regression thresholds, and the sweep/report/check
+//! commands.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stan(args: &[&str], out: &Path) -> std::process::Output {
+    let o = Command::new(env!("CARGO_BIN_EXE_stan"))
+        .current_dir(root())
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run stan");
+    o
+}
+
+fn run_dir(stdout: &[u8]) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(stdout).trim().lines().last().unwrap_or_default())
+}
+
+#[test]
+fn ci_spec_runs_reproducibly_and_meets_thresholds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = stan(&["run", "experiments/ci.toml"], &tmp.path().join("a"));
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let dir_a = run_dir(&a.stdout);
+    for f in ["manifest.json", "metrics.csv", "tables.md", "tables.csv", "tables.tex", "detect_headline.md"] {
+        assert!(dir_a.join(f).is_file(), "missing {f}");
+    }
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir_a.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "complete");
+    assert_eq!(manifest["data"]["sha256"], "9c156302f010b638b02cf28657c8008f497d4669fc11bf5fb78725b2484a8cde");
+    assert!(manifest["split"]["members"].as_array().unwrap().len() >= 40);
+    assert!(manifest["stages"].as_array().unwrap().len() >= 5);
+
+    // Same spec and seed: byte-identical metrics.
+    let b = stan(&["run", "experiments/ci.toml"], &tmp.path().join("b"));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let dir_b = run_dir(&b.stdout);
+    assert_eq!(dir_a.file_name(), dir_b.file_name(), "same spec, same run id");
+    let ma = std::fs::read(dir_a.join("metrics.csv")).unwrap();
+    let mb = std::fs::read(dir_b.join("metrics.csv")).unwrap();
+    assert!(ma == mb, "metrics.csv differs between two runs of one spec and seed");
+
+    // Every section is present, with all five generators.
+    let text = String::from_utf8_lossy(&ma);
+    for needle in [
+        "fidelity,stan,jsd,pr,",
+        "fidelity,independent,jsd_mean,all,",
+        "fidelity,bayes,detection_auc,rf,",
+        "fidelity,copy,rule_violation,",
+        "fidelity,holdout,autocorr_diff,byt,",
+        "detect,real,macro_f1,protocol,",
+        "detect,stan,auc,protocol/scan,",
+        "privacy,copy,auc,exact_match,",
+        "privacy,holdout,dcr_share,",
+        "privacy,stan,ip_replay,member,",
+    ] {
+        assert!(text.contains(needle), "metrics.csv lacks {needle}");
+    }
+
+    // The regression thresholds hold...
+    let th = root().join("experiments/thresholds.toml");
+    let ok = Command::new(env!("CARGO_BIN_EXE_stan")).args(["check"]).arg(&dir_a).arg("--thresholds").arg(&th).output().unwrap();
+    assert!(ok.status.success(), "thresholds violated:\n{}", String::from_utf8_lossy(&ok.stdout));
+    // ...and a deliberately tightened one fails, naming the figure.
+    let tight = tmp.path().join("tight.toml");
+    std::fs::write(
+        &tight,
+        "[[threshold]]\nmetric = \"auc\"\ngenerator = \"copy\"\nsubject = \"exact_match\"\nmax = 0.5\nreason = \"tightened on purpose\"\n",
+    )
+    .unwrap();
+    let bad = Command::new(env!("CARGO_BIN_EXE_stan")).args(["check"]).arg(&dir_a).arg("--thresholds").arg(&tight).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("privacy/copy/auc/exact_match"));
+
+    // A changed spec changes the hash and the folder.
+    let c = stan(&["run", "experiments/ci.toml", "--seed", "8"], &tmp.path().join("a"));
+    assert!(c.status.success());
+    assert_ne!(run_dir(&c.stdout), dir_a);
+}
+
+#[test]
+fn sweep_resumes_and_report_rebuilds_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sweep = tmp.path().join("sweep.toml");
+    std::fs::write(
+        &sweep,
+        format!(
+            "base = \"{}\"\nname = \"ar1-sweep\"\ngenerators = [\"stan\", \"independent\"]\n[sweep]\n\"stan.mixture_components\" = [1, 2]\n",
+            root().join("experiments/ar1.toml").display()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("res");
+    let s = sweep.to_str().unwrap();
+    let first = stan(&["sweep", s, "--jobs", "2"], &out);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(String::from_utf8_lossy(&first.stderr).contains("2 cells, 2 ran, 0 already complete"));
+    // Simulate a crash of one cell: its manifest never got written.
+    let exp = out.join("ar1-sweep");
+    let cells: Vec<PathBuf> = std::fs::read_dir(&exp).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("metrics.csv").is_file()).collect();
+    assert_eq!(cells.len(), 2);
+    std::fs::remove_file(cells[0].join("manifest.json")).unwrap();
+    let again = stan(&["sweep", s], &out);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("2 cells, 1 ran, 1 already complete"), "{}", String::from_utf8_lossy(&again.stderr));
+
+    // The Slurm script is valid bash.
+    let slurm = Command::new(env!("CARGO_BIN_EXE_stan")).current_dir(root()).args(["sweep", s, "--emit", "slurm"]).output().unwrap();
+    assert!(slurm.status.success());
+    let script = tmp.path().join("sweep.slurm");
+    std::fs::write(&script, &slurm.stdout).unwrap();
+    assert!(Command::new("bash").arg("-n").arg(&script).status().unwrap().success());
+    assert!(String::from_utf8_lossy(&slurm.stdout).contains("#SBATCH --array=0-1"));
+
+    // Report from the folders alone.
+    let rep = Command::new(env!("CARGO_BIN_EXE_stan")).args(["report"]).arg(&exp).output().unwrap();
+    assert!(rep.status.success(), "{}", String::from_utf8_lossy(&rep.stderr));
+    let tables = std::fs::read_to_string(exp.join("tables.md")).unwrap();
+    assert!(tables.contains("stan.mixture_components=1") && tables.contains("lag1_autocorr"), "{tables}");
+    let sources = std::fs::read_to_string(exp.join("sources.csv")).unwrap();
+    assert_eq!(sources.lines().count(), 3);
+}
