@@ -13,6 +13,7 @@ mod layers;
 mod mdn;
 mod net;
 mod train;
+mod xent;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
