@@ -5,6 +5,10 @@
 //! one MADE-masked block (one forward pass gives every head, teacher forced). Continuous
 //! attributes use mixture-density heads, discrete ones softmax heads; the loss is the sum of the
 //! per-attribute negative log-likelihoods (nats). The model only knows the [`Schema`].
+//!
+//! CPU performance note: candle 0.11's element-wise worker pool spin-waits. On a shared 2-core
+//! machine running with `CANDLE_NUM_THREADS=1` doubled training throughput (matmuls still use
+//! all cores through gemm's rayon pool); binaries should set it before any thread starts.
 
 mod checkpoint;
 pub mod config;
