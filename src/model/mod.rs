@@ -255,6 +255,10 @@ impl Stan {
         if let Some(best) = &self.best {
             self.net.params.restore(best)?;
         }
+        if let Some(dir) = self.checkpoint_dir.clone() {
+            // The final checkpoint holds the kept (best-validation) weights.
+            self.save(&dir)?;
+        }
         let eval = va.as_ref().unwrap_or(&tr);
         let sums = eval.nll_sums(&self.net, EVAL_BATCH)?;
         let per_attribute = self.per_attr(&sums, eval.n_rows);
