@@ -110,6 +110,9 @@ pub(crate) fn mdn_log_prob(
 
 /// Per-sample log-probability of class `target` [B] (u32) under `softmax(logits)` [B, C] -> [B].
 pub(crate) fn softmax_log_prob(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
+    if let Some(lp) = super::xent::class_log_prob_cpu(logits, target) {
+        return Ok(lp?);
+    }
     // ln softmax(x)_t = x_t - logsumexp(x): cheaper than a full log-softmax for wide heads.
     let x_t = logits
         .contiguous()?
@@ -243,6 +246,50 @@ mod tests {
         let z = 1f32.exp() + 2f32.exp() + 3f32.exp();
         assert!((lp[0] - (3f32.exp() / z).ln()).abs() < 1e-6);
         assert!((lp[1] - (1.0f32 / 3.0).ln()).abs() < 1e-6);
+        // The fused CPU kernel equals the composed x_t - logsumexp(x), values and gradients.
+        let x = candle_core::Var::new(&[[0.5f64, -1.0, 2.0, 0.0], [3.0, 1.0, -2.0, 0.5]], &dev)
+            .unwrap();
+        let tt = Tensor::new(&[3u32, 0], &dev).unwrap();
+        let w = Tensor::new(&[0.7f64, -1.3], &dev).unwrap();
+        let fused = softmax_log_prob(x.as_tensor(), &tt).unwrap();
+        let composed = (x
+            .as_tensor()
+            .gather(&tt.unsqueeze(1).unwrap(), 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+            - x.as_tensor().log_sum_exp(1).unwrap())
+        .unwrap();
+        let gf = (&fused * &w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let gc = (&composed * &w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let d = |a: &Tensor, b: &Tensor| {
+            (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+        };
+        assert!(d(&fused, &composed) < 1e-14);
+        assert!(
+            d(
+                gf.get(x.as_tensor()).unwrap(),
+                gc.get(x.as_tensor()).unwrap()
+            ) < 1e-14
+        );
+        assert!(softmax_log_prob(x.as_tensor(), &Tensor::new(&[4u32, 0], &dev).unwrap()).is_err());
         // Empirical frequencies of the sampler match softmax([0, ln 3]) = (0.25, 0.75).
         let mut rng = <StdRng as rand::SeedableRng>::seed_from_u64(1);
         let mut scratch = [0f32; 2];

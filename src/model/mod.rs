@@ -5,6 +5,10 @@
 //! one MADE-masked block (one forward pass gives every head, teacher forced). Continuous
 //! attributes use mixture-density heads, discrete ones softmax heads; the loss is the sum of the
 //! per-attribute negative log-likelihoods (nats). The model only knows the [`Schema`].
+//!
+//! CPU performance note: candle 0.11's element-wise worker pool spin-waits. On a shared 2-core
+//! machine running with `CANDLE_NUM_THREADS=1` doubled training throughput (matmuls still use
+//! all cores through gemm's rayon pool); binaries should set it before any thread starts.
 
 mod checkpoint;
 pub mod config;
@@ -13,6 +17,7 @@ mod layers;
 mod mdn;
 mod net;
 mod train;
+mod xent;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -249,6 +254,10 @@ impl Stan {
         bar.finish_and_clear();
         if let Some(best) = &self.best {
             self.net.params.restore(best)?;
+        }
+        if let Some(dir) = self.checkpoint_dir.clone() {
+            // The final checkpoint holds the kept (best-validation) weights.
+            self.save(&dir)?;
         }
         let eval = va.as_ref().unwrap_or(&tr);
         let sums = eval.nll_sums(&self.net, EVAL_BATCH)?;
