@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod error;
+pub mod privacy;
 pub mod report;
 pub mod schema;
 pub mod stats;
