@@ -9,6 +9,7 @@ pub mod error;
 pub mod experiments;
 pub mod fidelity;
 pub mod model;
+pub mod privacy;
 pub mod report;
 pub mod run;
 pub mod schema;
