@@ -187,6 +187,16 @@ pub struct Spec {
     #[serde(default)]
     pub detect: crate::detect::DetectConfig,
     #[serde(default)]
+    pub privacy: crate::privacy::PrivacyConfig,
+    /// Generators whose privacy evaluation includes the shadow-model attack, which retrains
+    /// the generator `2 x privacy.shadow.targets x privacy.shadow.shadows` times (default: all).
+    #[serde(default = "default_generators")]
+    pub shadow_generators: Vec<GeneratorName>,
+    /// Epochs of each STAN shadow retraining (default 1). Shadow models then approximate the
+    /// released model with a smaller training budget; set it to `stan.epochs` for the exact game.
+    #[serde(default = "one")]
+    pub shadow_stan_epochs: usize,
+    #[serde(default)]
     pub resources: Resources,
     /// Set by `stan sweep`: this cell's swept keys and values (`"stan.window" = "5"`). Empty,
     /// and then left out of the hash, for a plain run.
@@ -195,6 +205,9 @@ pub struct Spec {
 }
 
 fn default_seed() -> u64 {
+    1
+}
+fn one() -> usize {
     1
 }
 fn yes() -> bool {
@@ -293,7 +306,10 @@ impl Spec {
             }
         }
         self.stan.validate().map_err(|e| match e {
-            Error::Spec { key, reason } => Error::Spec { key: format!("stan.{key}"), reason },
+            Error::Spec { key, reason } => Error::Spec {
+                key: format!("stan.{key}"),
+                reason,
+            },
             e => e,
         })?;
         if self.data.dataset == DatasetKind::Ar1

@@ -22,7 +22,13 @@ fn stan(args: &[&str], out: &Path) -> std::process::Output {
 }
 
 fn run_dir(stdout: &[u8]) -> PathBuf {
-    PathBuf::from(String::from_utf8_lossy(stdout).trim().lines().last().unwrap_or_default())
+    PathBuf::from(
+        String::from_utf8_lossy(stdout)
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or_default(),
+    )
 }
 
 #[test]
@@ -31,12 +37,24 @@ fn ci_spec_runs_reproducibly_and_meets_thresholds() {
     let a = stan(&["run", "experiments/ci.toml"], &tmp.path().join("a"));
     assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
     let dir_a = run_dir(&a.stdout);
-    for f in ["manifest.json", "metrics.csv", "tables.md", "tables.csv", "tables.tex", "detect_headline.md"] {
+    for f in [
+        "manifest.json",
+        "metrics.csv",
+        "tables.md",
+        "tables.csv",
+        "tables.tex",
+        "detect_headline.md",
+    ] {
         assert!(dir_a.join(f).is_file(), "missing {f}");
     }
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir_a.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir_a.join("manifest.json")).unwrap())
+            .unwrap();
     assert_eq!(manifest["status"], "complete");
-    assert_eq!(manifest["data"]["sha256"], "9c156302f010b638b02cf28657c8008f497d4669fc11bf5fb78725b2484a8cde");
+    assert_eq!(
+        manifest["data"]["sha256"],
+        "9c156302f010b638b02cf28657c8008f497d4669fc11bf5fb78725b2484a8cde"
+    );
     assert!(manifest["split"]["members"].as_array().unwrap().len() >= 40);
     assert!(manifest["stages"].as_array().unwrap().len() >= 5);
 
@@ -44,10 +62,17 @@ fn ci_spec_runs_reproducibly_and_meets_thresholds() {
     let b = stan(&["run", "experiments/ci.toml"], &tmp.path().join("b"));
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
     let dir_b = run_dir(&b.stdout);
-    assert_eq!(dir_a.file_name(), dir_b.file_name(), "same spec, same run id");
+    assert_eq!(
+        dir_a.file_name(),
+        dir_b.file_name(),
+        "same spec, same run id"
+    );
     let ma = std::fs::read(dir_a.join("metrics.csv")).unwrap();
     let mb = std::fs::read(dir_b.join("metrics.csv")).unwrap();
-    assert!(ma == mb, "metrics.csv differs between two runs of one spec and seed");
+    assert!(
+        ma == mb,
+        "metrics.csv differs between two runs of one spec and seed"
+    );
 
     // Every section is present, with all five generators.
     let text = String::from_utf8_lossy(&ma);
@@ -68,8 +93,18 @@ fn ci_spec_runs_reproducibly_and_meets_thresholds() {
 
     // The regression thresholds hold...
     let th = root().join("experiments/thresholds.toml");
-    let ok = Command::new(env!("CARGO_BIN_EXE_stan")).args(["check"]).arg(&dir_a).arg("--thresholds").arg(&th).output().unwrap();
-    assert!(ok.status.success(), "thresholds violated:\n{}", String::from_utf8_lossy(&ok.stdout));
+    let ok = Command::new(env!("CARGO_BIN_EXE_stan"))
+        .args(["check"])
+        .arg(&dir_a)
+        .arg("--thresholds")
+        .arg(&th)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "thresholds violated:\n{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
     // ...and a deliberately tightened one fails, naming the figure.
     let tight = tmp.path().join("tight.toml");
     std::fs::write(
@@ -77,12 +112,21 @@ fn ci_spec_runs_reproducibly_and_meets_thresholds() {
         "[[threshold]]\nmetric = \"auc\"\ngenerator = \"copy\"\nsubject = \"exact_match\"\nmax = 0.5\nreason = \"tightened on purpose\"\n",
     )
     .unwrap();
-    let bad = Command::new(env!("CARGO_BIN_EXE_stan")).args(["check"]).arg(&dir_a).arg("--thresholds").arg(&tight).output().unwrap();
+    let bad = Command::new(env!("CARGO_BIN_EXE_stan"))
+        .args(["check"])
+        .arg(&dir_a)
+        .arg("--thresholds")
+        .arg(&tight)
+        .output()
+        .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stdout).contains("privacy/copy/auc/exact_match"));
 
     // A changed spec changes the hash and the folder.
-    let c = stan(&["run", "experiments/ci.toml", "--seed", "8"], &tmp.path().join("a"));
+    let c = stan(
+        &["run", "experiments/ci.toml", "--seed", "8"],
+        &tmp.path().join("a"),
+    );
     assert!(c.status.success());
     assert_ne!(run_dir(&c.stdout), dir_a);
 }
@@ -102,30 +146,64 @@ fn sweep_resumes_and_report_rebuilds_tables() {
     let out = tmp.path().join("res");
     let s = sweep.to_str().unwrap();
     let first = stan(&["sweep", s, "--jobs", "2"], &out);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert!(String::from_utf8_lossy(&first.stderr).contains("2 cells, 2 ran, 0 already complete"));
     // Simulate a crash of one cell: its manifest never got written.
     let exp = out.join("ar1-sweep");
-    let cells: Vec<PathBuf> = std::fs::read_dir(&exp).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("metrics.csv").is_file()).collect();
+    let cells: Vec<PathBuf> = std::fs::read_dir(&exp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("metrics.csv").is_file())
+        .collect();
     assert_eq!(cells.len(), 2);
     std::fs::remove_file(cells[0].join("manifest.json")).unwrap();
     let again = stan(&["sweep", s], &out);
     assert!(again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("2 cells, 1 ran, 1 already complete"), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("2 cells, 1 ran, 1 already complete"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 
     // The Slurm script is valid bash.
-    let slurm = Command::new(env!("CARGO_BIN_EXE_stan")).current_dir(root()).args(["sweep", s, "--emit", "slurm"]).output().unwrap();
+    let slurm = Command::new(env!("CARGO_BIN_EXE_stan"))
+        .current_dir(root())
+        .args(["sweep", s, "--emit", "slurm"])
+        .output()
+        .unwrap();
     assert!(slurm.status.success());
     let script = tmp.path().join("sweep.slurm");
     std::fs::write(&script, &slurm.stdout).unwrap();
-    assert!(Command::new("bash").arg("-n").arg(&script).status().unwrap().success());
+    assert!(
+        Command::new("bash")
+            .arg("-n")
+            .arg(&script)
+            .status()
+            .unwrap()
+            .success()
+    );
     assert!(String::from_utf8_lossy(&slurm.stdout).contains("#SBATCH --array=0-1"));
 
     // Report from the folders alone.
-    let rep = Command::new(env!("CARGO_BIN_EXE_stan")).args(["report"]).arg(&exp).output().unwrap();
-    assert!(rep.status.success(), "{}", String::from_utf8_lossy(&rep.stderr));
+    let rep = Command::new(env!("CARGO_BIN_EXE_stan"))
+        .args(["report"])
+        .arg(&exp)
+        .output()
+        .unwrap();
+    assert!(
+        rep.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rep.stderr)
+    );
     let tables = std::fs::read_to_string(exp.join("tables.md")).unwrap();
-    assert!(tables.contains("stan.mixture_components=1") && tables.contains("lag1_autocorr"), "{tables}");
+    assert!(
+        tables.contains("stan.mixture_components=1") && tables.contains("lag1_autocorr"),
+        "{tables}"
+    );
     let sources = std::fs::read_to_string(exp.join("sources.csv")).unwrap();
     assert_eq!(sources.lines().count(), 3);
 }

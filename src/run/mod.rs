@@ -15,8 +15,9 @@ use crate::encode::{Clock, Encoder, pseudonym};
 use crate::error::{Error, Result};
 use crate::fidelity;
 use crate::model::Stan;
-use crate::schema::{Conditioner, Sequences, Unconditioned};
+use crate::privacy::{self, PrivacyInput};
 use crate::report::{self, MetricRow};
+use crate::schema::{Conditioner, Sequences, Unconditioned};
 use crate::spec::{DatasetKind, Evaluation, GeneratorName, Spec};
 use manifest::{GeneratorInfo, Manifest, Stages};
 use prepare::Prepared;
@@ -157,10 +158,79 @@ fn run_ugr16(
     if spec.evaluates(Evaluation::Detect) {
         let plot_dir = dir.join("plots");
         let det = stages.time("detect", || {
-            crate::detect::evaluate(&p.members_train, &refs, &p.nonmembers_test, &spec.detect, seed ^ hash_name("detect"), spec.plots.then_some(plot_dir.as_path()))
+            crate::detect::evaluate(
+                &p.members_train,
+                &refs,
+                &p.nonmembers_test,
+                &spec.detect,
+                seed ^ hash_name("detect"),
+                spec.plots.then_some(plot_dir.as_path()),
+            )
         })?;
-        crate::data::write::atomic_write_str(&dir.join("detect_headline.md"), &crate::detect::headline_table(&det))?;
+        crate::data::write::atomic_write_str(
+            &dir.join("detect_headline.md"),
+            &crate::detect::headline_table(&det),
+        )?;
         rows.extend(det);
+    }
+    if spec.evaluates(Evaluation::Privacy) {
+        let job = FitJob {
+            spec,
+            encoder: &encoder,
+            window: p.test,
+            holdout: &p.holdout_test,
+            stan_epochs: spec.shadow_stan_epochs,
+            checkpoint: None,
+            progress: false,
+        };
+        for (g, hosts) in &synthetic {
+            let input = PrivacyInput {
+                members: &p.members_train,
+                nonmembers: &p.nonmembers_train,
+                reference: &p.reference_train,
+                synthetic: hosts,
+            };
+            let pseed = seed ^ hash_name(g.as_str()) ^ hash_name("privacy");
+            let report = stages.time("privacy", || {
+                privacy::evaluate_detailed(g.as_str(), &input, &spec.privacy, pseed)
+            })?;
+            if spec.plots {
+                let curves: Vec<(String, Vec<(f64, f64)>)> = report
+                    .attacks
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.name.clone(),
+                            crate::stats::roc_curve(&a.scores, &a.labels),
+                        )
+                    })
+                    .collect();
+                let plots = dir.join("plots");
+                std::fs::create_dir_all(&plots).map_err(|e| Error::io(&plots, e))?;
+                privacy::plot::plot_roc(
+                    &plots.join(format!("privacy_roc_{}.svg", g.as_str())),
+                    &format!("membership inference: {}", g.as_str()),
+                    &curves,
+                )?;
+            }
+            rows.extend(report.rows);
+            if spec.shadow_generators.contains(g) {
+                let retrain = |train: &[HostTraffic], s: u64| -> Result<Vec<HostTraffic>> {
+                    let seq = encoder.encode_hosts(train, p.train.0)?;
+                    job.fit_generate(*g, train, &seq, s).map(|(h, _)| h)
+                };
+                let shadow = stages.time("privacy.shadow", || {
+                    privacy::shadow_attack(
+                        g.as_str(),
+                        &input,
+                        &spec.privacy.shadow,
+                        &retrain,
+                        pseed ^ 0x5AD0,
+                    )
+                })?;
+                rows.extend(shadow);
+            }
+        }
     }
     Ok(rows)
 }
@@ -172,41 +242,109 @@ fn synthesize(
     spec: &Spec,
     p: &Prepared,
     encoder: &Encoder,
-    train_seq: &crate::schema::Sequences,
+    train_seq: &Sequences,
     dir: &Path,
     opts: &RunOptions,
 ) -> Result<(Vec<HostTraffic>, GeneratorInfo)> {
-    let schema = encoder.schema();
-    let n_hosts = p.members_train.len();
-    let (gen_start, gen_end) = p.test;
-    let clock = Clock {
+    let job = FitJob {
+        spec,
         encoder,
-        start: gen_start,
-        end: gen_end,
+        window: p.test,
+        holdout: &p.holdout_test,
+        stan_epochs: spec.stan.epochs,
+        checkpoint: Some(dir.join("checkpoints").join("stan")),
+        progress: opts.progress,
     };
-    let seed = spec.seed ^ hash_name(g.as_str());
-    let ips: Vec<u32> = (0..n_hosts).map(pseudonym).collect();
-    let decode = |seq: &crate::schema::Sequences| {
-        use rand::SeedableRng;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0xDEC0DE);
-        encoder.decode_sequences(seq, &ips, gen_start, &mut rng)
-    };
-    let sample = |s: &dyn RowSampler| {
-        baselines::roll_out(s, &clock, schema.len(), n_hosts, MAX_ROWS_PER_HOST, seed)
-    };
-    let mut info = GeneratorInfo::default();
-    let hosts = match g {
-        GeneratorName::Independent => decode(&sample(&Marginals::fit(&schema, train_seq)?)),
-        GeneratorName::Bayes => decode(&sample(&BayesChain::fit(&schema, train_seq, &spec.bayes)?)),
-        GeneratorName::Copy => baselines::replay(&p.members_train),
-        GeneratorName::Holdout => baselines::replay(&p.holdout_test),
-        GeneratorName::Stan => {
-            let (seq, details) = train_and_sample_stan(spec, &schema, train_seq, &clock, n_hosts, MAX_ROWS_PER_HOST, seed, &dir.join("checkpoints").join("stan"), opts)?;
-            info.details = details;
-            decode(&seq)
-        }
-    };
-    Ok((hosts, info))
+    let (hosts, details) = job.fit_generate(
+        g,
+        &p.members_train,
+        train_seq,
+        spec.seed ^ hash_name(g.as_str()),
+    )?;
+    Ok((
+        hosts,
+        GeneratorInfo {
+            details,
+            ..Default::default()
+        },
+    ))
+}
+
+/// Everything needed to (re)fit a generator on some training hosts and roll it out: used for
+/// the released synthetic data and for the shadow models of the privacy attack.
+struct FitJob<'a> {
+    spec: &'a Spec,
+    encoder: &'a Encoder,
+    /// Generation window `[start, end)`.
+    window: (i64, i64),
+    /// What `holdout` replays (independent of the training hosts by design).
+    holdout: &'a [HostTraffic],
+    stan_epochs: usize,
+    checkpoint: Option<PathBuf>,
+    progress: bool,
+}
+
+impl FitJob<'_> {
+    /// Fit `g` on `train` (already encoded as `train_seq`) and generate one pseudonymous host
+    /// per training host. Returns the hosts and generator details for the manifest.
+    fn fit_generate(
+        &self,
+        g: GeneratorName,
+        train: &[HostTraffic],
+        train_seq: &Sequences,
+        seed: u64,
+    ) -> Result<(Vec<HostTraffic>, serde_json::Value)> {
+        let encoder = self.encoder;
+        let schema = encoder.schema();
+        let n_hosts = train.len();
+        let (start, end) = self.window;
+        let clock = Clock {
+            encoder,
+            start,
+            end,
+        };
+        let ips: Vec<u32> = (0..n_hosts).map(pseudonym).collect();
+        let decode = |seq: &Sequences| {
+            use rand::SeedableRng;
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0xDEC0DE);
+            encoder.decode_sequences(seq, &ips, start, &mut rng)
+        };
+        let sample = |s: &dyn RowSampler| {
+            baselines::roll_out(s, &clock, schema.len(), n_hosts, MAX_ROWS_PER_HOST, seed)
+        };
+        Ok(match g {
+            GeneratorName::Independent => (
+                decode(&sample(&Marginals::fit(&schema, train_seq)?)),
+                serde_json::Value::Null,
+            ),
+            GeneratorName::Bayes => (
+                decode(&sample(&BayesChain::fit(
+                    &schema,
+                    train_seq,
+                    &self.spec.bayes,
+                )?)),
+                serde_json::Value::Null,
+            ),
+            GeneratorName::Copy => (baselines::replay(train), serde_json::Value::Null),
+            GeneratorName::Holdout => (baselines::replay(self.holdout), serde_json::Value::Null),
+            GeneratorName::Stan => {
+                let mut spec = self.spec.clone();
+                spec.stan.epochs = self.stan_epochs;
+                let (seq, details) = train_and_sample_stan(
+                    &spec,
+                    &schema,
+                    train_seq,
+                    &clock,
+                    n_hosts,
+                    MAX_ROWS_PER_HOST,
+                    seed,
+                    self.checkpoint.as_deref(),
+                    self.progress,
+                )?;
+                (decode(&seq), details)
+            }
+        })
+    }
 }
 
 /// Train STAN on `train_seq`, checkpoint it into `ckpt`, and roll out `n_hosts` hosts under
@@ -220,21 +358,32 @@ fn train_and_sample_stan<C: Conditioner>(
     n_hosts: usize,
     max_rows: usize,
     seed: u64,
-    ckpt: &Path,
-    opts: &RunOptions,
+    ckpt: Option<&Path>,
+    progress: bool,
 ) -> Result<(Sequences, serde_json::Value)> {
     let mut model = Stan::new(schema, &spec.stan, seed)?;
-    let report = model.fit(train_seq, opts.progress)?;
-    tracing::info!(epochs = report.epochs_run, flows_per_sec = report.flows_per_sec as u64, "stan trained");
-    model.save(ckpt)?;
+    let report = model.fit(train_seq, progress)?;
+    tracing::info!(
+        epochs = report.epochs_run,
+        flows_per_sec = report.flows_per_sec as u64,
+        "stan trained"
+    );
+    if let Some(ckpt) = ckpt {
+        model.save(ckpt)?;
+    }
     let (seq, stats) = model.generate(cond, n_hosts, max_rows, seed ^ 0x5A3D)?;
-    tracing::info!(rows = stats.rows, flows_per_sec = stats.flows_per_sec as u64, redraws = stats.redraws, "stan generated");
+    tracing::info!(
+        rows = stats.rows,
+        flows_per_sec = stats.flows_per_sec as u64,
+        redraws = stats.redraws,
+        "stan generated"
+    );
     let details = serde_json::json!({
         "parameters": model.n_parameters(),
         "order": model.generation_order(),
         "train": report,
         "generate": stats,
-        "checkpoint": ckpt.display().to_string(),
+        "checkpoint": ckpt.map(|c| c.display().to_string()),
     });
     Ok((seq, details))
 }
@@ -250,7 +399,13 @@ pub fn hash_name(s: &str) -> u64 {
 /// and judged by the lag-1 autocorrelation of `x` and the `x`-`y` correlation of its samples
 /// (0.9 and 0.9 in theory; the `real` rows give the training data's values). `copy` replays
 /// the training series, `holdout` an independent simulation with another seed.
-fn run_ar1(spec: &Spec, dir: &Path, opts: &RunOptions, stages: &mut Stages, manifest: &mut Manifest) -> Result<Vec<MetricRow>> {
+fn run_ar1(
+    spec: &Spec,
+    dir: &Path,
+    opts: &RunOptions,
+    stages: &mut Stages,
+    manifest: &mut Manifest,
+) -> Result<Vec<MetricRow>> {
     use crate::data::ar1;
     let (n_hosts, n_rows) = (spec.data.ar1_hosts, spec.data.ar1_rows);
     let schema = ar1::schema();
@@ -259,29 +414,60 @@ fn run_ar1(spec: &Spec, dir: &Path, opts: &RunOptions, stages: &mut Stages, mani
     let mut rows = Vec::new();
     let mut emit = |g: &str, seq: &Sequences| {
         let n = seq.n_rows();
-        rows.push(MetricRow::new("fidelity", g, "lag1_autocorr", "x", ar1::lag1_autocorr(seq, x), n));
-        rows.push(MetricRow::new("fidelity", g, "cross_corr", "x_y", ar1::cross_corr(seq, x, y), n));
+        rows.push(MetricRow::new(
+            "fidelity",
+            g,
+            "lag1_autocorr",
+            "x",
+            ar1::lag1_autocorr(seq, x),
+            n,
+        ));
+        rows.push(MetricRow::new(
+            "fidelity",
+            g,
+            "cross_corr",
+            "x_y",
+            ar1::cross_corr(seq, x, y),
+            n,
+        ));
     };
     emit("real", &train);
     for &g in &spec.generators {
         let seed = spec.seed ^ hash_name(g.as_str());
         let t0 = std::time::Instant::now();
         let mut info = GeneratorInfo::default();
-        let sample = |s: &dyn RowSampler| baselines::roll_out(s, &Unconditioned, schema.len(), n_hosts, n_rows, seed);
-        let seq = stages.time(&format!("generator.{}", g.as_str()), || -> Result<Sequences> {
-            Ok(match g {
-                GeneratorName::Independent => sample(&Marginals::fit(&schema, &train)?),
-                GeneratorName::Bayes => sample(&BayesChain::fit(&schema, &train, &spec.bayes)?),
-                GeneratorName::Copy => train.clone(),
-                GeneratorName::Holdout => ar1::simulate(n_hosts, n_rows, spec.seed.wrapping_add(0x0DD5EED)),
-                GeneratorName::Stan => {
-                    let ckpt = dir.join("checkpoints").join("stan");
-                    let (seq, details) = train_and_sample_stan(spec, &schema, &train, &Unconditioned, n_hosts, n_rows, seed, &ckpt, opts)?;
-                    info.details = details;
-                    seq
-                }
-            })
-        })?;
+        let sample = |s: &dyn RowSampler| {
+            baselines::roll_out(s, &Unconditioned, schema.len(), n_hosts, n_rows, seed)
+        };
+        let seq = stages.time(
+            &format!("generator.{}", g.as_str()),
+            || -> Result<Sequences> {
+                Ok(match g {
+                    GeneratorName::Independent => sample(&Marginals::fit(&schema, &train)?),
+                    GeneratorName::Bayes => sample(&BayesChain::fit(&schema, &train, &spec.bayes)?),
+                    GeneratorName::Copy => train.clone(),
+                    GeneratorName::Holdout => {
+                        ar1::simulate(n_hosts, n_rows, spec.seed.wrapping_add(0x0DD5EED))
+                    }
+                    GeneratorName::Stan => {
+                        let ckpt = dir.join("checkpoints").join("stan");
+                        let (seq, details) = train_and_sample_stan(
+                            spec,
+                            &schema,
+                            &train,
+                            &Unconditioned,
+                            n_hosts,
+                            n_rows,
+                            seed,
+                            Some(&ckpt),
+                            opts.progress,
+                        )?;
+                        info.details = details;
+                        seq
+                    }
+                })
+            },
+        )?;
         info.seconds = t0.elapsed().as_secs_f64();
         info.flows = seq.n_rows();
         info.hosts = seq.n_hosts();
