@@ -158,6 +158,10 @@ impl PrivacyConfig {
 /// The traffic of one evaluation. `members` are the training hosts restricted to the training
 /// window; `nonmembers` are held-out hosts in the same window; `reference` is a third, disjoint
 /// host group (the attacker's R); `synthetic` is the generator's output (own IPs are pseudonyms).
+///
+/// Every host's flows must carry that host's `ip` as `sa` or `da` on its own side (for
+/// synthetic hosts: the pseudonym), because rows are read through `flow.remote_for(host.ip)`;
+/// a flow whose own side holds another IP would be read as incoming with that IP as remote.
 #[derive(Clone, Copy, Debug)]
 pub struct PrivacyInput<'a> {
     pub members: &'a [HostTraffic],
