@@ -195,16 +195,7 @@ fn run_ugr16(
                 privacy::evaluate_detailed(g.as_str(), &input, &spec.privacy, pseed)
             })?;
             if spec.plots {
-                let curves: Vec<(String, Vec<(f64, f64)>)> = report
-                    .attacks
-                    .iter()
-                    .map(|a| {
-                        (
-                            a.name.clone(),
-                            crate::stats::roc_curve(&a.scores, &a.labels),
-                        )
-                    })
-                    .collect();
+                let curves = report.curves();
                 let plots = dir.join("plots");
                 std::fs::create_dir_all(&plots).map_err(|e| Error::io(&plots, e))?;
                 privacy::plot::plot_roc(
