@@ -11,14 +11,13 @@ fn root() -> PathBuf {
 }
 
 fn stan(args: &[&str], out: &Path) -> std::process::Output {
-    let o = Command::new(env!("CARGO_BIN_EXE_stan"))
+    Command::new(env!("CARGO_BIN_EXE_stan"))
         .current_dir(root())
         .args(args)
         .arg("--out")
         .arg(out)
         .output()
-        .expect("run stan");
-    o
+        .expect("run stan")
 }
 
 fn run_dir(stdout: &[u8]) -> PathBuf {
