@@ -8,7 +8,7 @@ pub mod replay;
 
 pub use bayes::{BayesChain, BayesConfig};
 pub use independent::{IndependentConfig, Marginals};
-pub use replay::{ReplayMode, replay};
+pub use replay::{replay, shuffle_columns};
 
 use crate::schema::{Conditioner, Sequences};
 use rand::rngs::StdRng;

@@ -11,8 +11,6 @@
 
 use crate::data::flow::{Flow, Label, Proto, second_of_day};
 use crate::data::hosts::HostTraffic;
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
 
 /// Protocol classes of the protocol predictor: TCP, UDP, ICMP and everything else.
 pub const N_CLASSES: usize = 4;
@@ -160,54 +158,7 @@ impl Examples {
     }
 }
 
-/// Permute each flow attribute independently across all flows of `hosts` (host identities,
-/// times and order kept). The marginals stay exact while every dependence between attributes and
-/// along time is destroyed: a stand-in for a bad generator and the analogue of the paper code's
-/// "disturb" control.
-pub fn shuffle_columns(hosts: &[HostTraffic], seed: u64) -> Vec<HostTraffic> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let flows: Vec<&Flow> = hosts.iter().flat_map(|h| h.flows.iter()).collect();
-    let n = flows.len();
-    let mut perm = || {
-        let mut p: Vec<usize> = (0..n).collect();
-        p.shuffle(&mut rng);
-        p
-    };
-    let (p_td, p_sp, p_dp, p_pr, p_flg, p_pkt, p_byt, p_stos) = (
-        perm(),
-        perm(),
-        perm(),
-        perm(),
-        perm(),
-        perm(),
-        perm(),
-        perm(),
-    );
-    let mut k = 0;
-    hosts
-        .iter()
-        .map(|h| HostTraffic {
-            ip: h.ip,
-            flows: h
-                .flows
-                .iter()
-                .map(|f| {
-                    let mut g = *f;
-                    g.td = flows[p_td[k]].td;
-                    g.sp = flows[p_sp[k]].sp;
-                    g.dp = flows[p_dp[k]].dp;
-                    g.pr = flows[p_pr[k]].pr;
-                    g.flg = flows[p_flg[k]].flg;
-                    g.pkt = flows[p_pkt[k]].pkt;
-                    g.byt = flows[p_byt[k]].byt;
-                    g.stos = flows[p_stos[k]].stos;
-                    k += 1;
-                    g
-                })
-                .collect(),
-        })
-        .collect()
-}
+pub use crate::baselines::shuffle_columns;
 
 #[cfg(test)]
 mod tests {

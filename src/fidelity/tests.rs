@@ -33,55 +33,7 @@ fn quick_cfg() -> FidelityConfig {
     }
 }
 
-/// Permute each non-identity field independently across all flows (keeps every marginal and
-/// the timestamps, destroys every dependency between fields and along time).
-fn shuffle_columns(hosts: &[HostTraffic], seed: u64) -> Vec<HostTraffic> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let flows: Vec<&Flow> = hosts.iter().flat_map(|h| &h.flows).collect();
-    macro_rules! perm {
-        ($f:ident) => {{
-            let mut v: Vec<_> = flows.iter().map(|f| f.$f).collect();
-            v.shuffle(&mut rng);
-            v
-        }};
-    }
-    let (td, pkt, byt, pr, flg, stos, sp, dp) = (
-        perm!(td),
-        perm!(pkt),
-        perm!(byt),
-        perm!(pr),
-        perm!(flg),
-        perm!(stos),
-        perm!(sp),
-        perm!(dp),
-    );
-    let mut k = 0;
-    hosts
-        .iter()
-        .map(|h| HostTraffic {
-            ip: h.ip,
-            flows: h
-                .flows
-                .iter()
-                .map(|f| {
-                    let g = Flow {
-                        td: td[k],
-                        pkt: pkt[k],
-                        byt: byt[k],
-                        pr: pr[k],
-                        flg: flg[k],
-                        stos: stos[k],
-                        sp: sp[k],
-                        dp: dp[k],
-                        ..*f
-                    };
-                    k += 1;
-                    g
-                })
-                .collect(),
-        })
-        .collect()
-}
+use crate::baselines::shuffle_columns;
 
 #[test]
 fn real_vs_itself_is_zero_and_rows_are_deterministic() {
