@@ -302,9 +302,6 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
 }
 
 fn parse_prefix(s: &str) -> Result<u32> {
-    let mut it = s.split('.').map(|p| p.parse::<u8>());
-    match (it.next(), it.next(), it.next()) {
-        (Some(Ok(a)), Some(Ok(b)), None) => Ok(((a as u32) << 8) | b as u32),
-        _ => anyhow::bail!("--internal-prefix: expected two octets like 42.219, got {s:?}"),
-    }
+    stan::data::flow::parse_prefix16(s)
+        .with_context(|| format!("--internal-prefix: expected two octets like 42.219, got {s:?}"))
 }

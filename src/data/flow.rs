@@ -1,6 +1,5 @@
 //! The UGR'16 flow record and its field types.
 
-use crate::error::Result;
 use chrono::{DateTime, NaiveDateTime};
 
 /// One NetFlow record with the 13 UGR'16 fields (`te,td,sa,da,sp,dp,pr,flg,fwd,stos,pkt,byt,label`).
@@ -171,9 +170,6 @@ impl Label {
             .map(|(_, n)| *n)
             .unwrap_or("?")
     }
-    pub fn is_attack(self) -> bool {
-        self != Label::Background
-    }
 }
 
 pub fn parse_ipv4(s: &str) -> Option<u32> {
@@ -226,12 +222,13 @@ impl Flow {
     }
 }
 
-/// Validate the semantic constraints of a parsed flow that the types cannot express.
-pub fn check_flow(f: &Flow) -> Result<(), (&'static str, String)> {
-    if !(f.td.is_finite() && f.td >= 0.0) {
-        return Err(("td", f.td.to_string()));
+/// Parse a `/16` prefix written as two octets (`"42.219"`) into its 16-bit value.
+pub fn parse_prefix16(s: &str) -> Option<u32> {
+    let mut it = s.split('.').map(|p| p.parse::<u8>());
+    match (it.next(), it.next(), it.next()) {
+        (Some(Ok(a)), Some(Ok(b)), None) => Some(((a as u32) << 8) | b as u32),
+        _ => None,
     }
-    Ok(())
 }
 
 impl std::fmt::Display for Proto {
@@ -262,6 +259,9 @@ mod tests {
         assert_eq!(format_ipv4(ip), "42.219.153.7");
         assert!(parse_ipv4("42.219.256.1").is_none());
         assert!(parse_ipv4("1.2.3").is_none());
+        assert_eq!(parse_prefix16("42.219"), Some((42 << 8) | 219));
+        assert_eq!(parse_prefix16("42.219.1"), None);
+        assert_eq!(parse_prefix16("42.x"), None);
         let t = parse_time("2016-04-11 00:07:24").unwrap();
         assert_eq!(t, 1_460_333_244);
         assert_eq!(format_time(t), "2016-04-11 00:07:24");

@@ -30,7 +30,7 @@
 use crate::data::flow::{Flags, Flow, Label, PROTOCOLS, Proto, second_of_day};
 use crate::data::hosts::HostTraffic;
 use crate::error::{Error, Result};
-use crate::schema::{AttrKind, Attribute, Conditioner, Schema, Sequences};
+use crate::schema::{Attribute, Conditioner, Schema, Sequences};
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
@@ -337,14 +337,6 @@ impl Encoder {
             })
             .collect()
     }
-
-    /// Whether a continuous value is a valid sample for attribute kind `kind`.
-    pub fn valid(kind: &AttrKind, x: f32) -> bool {
-        match kind {
-            AttrKind::Continuous { min, max } => x.is_finite() && x >= *min && x <= *max,
-            AttrKind::Discrete { cardinality } => x >= 0.0 && (x as usize) < *cardinality,
-        }
-    }
 }
 
 /// Pseudonymous own-IPs for synthetic hosts: `42.219.240.1` upwards, a block of the UGR'16
@@ -382,6 +374,7 @@ impl Conditioner for Clock<'_> {
 mod tests {
     use super::*;
     use crate::data::read_flows;
+    use crate::schema::AttrKind;
     use proptest::prelude::*;
     use rand::SeedableRng;
 
@@ -441,7 +434,7 @@ mod tests {
             for (j, a) in schema.attrs.iter().enumerate() {
                 if let AttrKind::Discrete { .. } = a.kind {
                     assert!(
-                        Encoder::valid(&a.kind, seq.row(r)[j]),
+                        matches!(a.kind, AttrKind::Discrete { cardinality } if (seq.row(r)[j] as usize) < cardinality && seq.row(r)[j] >= 0.0),
                         "{} {}",
                         a.name,
                         seq.row(r)[j]

@@ -37,20 +37,6 @@ fn sha256_file(path: &std::path::Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-fn parse_prefix(s: &str) -> Result<u32> {
-    let parts: Vec<&str> = s.split('.').collect();
-    let bad = || Error::Spec {
-        key: "data.internal_prefix".into(),
-        reason: format!("expected two octets like `42.219`, got {s:?}"),
-    };
-    if parts.len() != 2 {
-        return Err(bad());
-    }
-    let a: u8 = parts[0].parse().map_err(|_| bad())?;
-    let b: u8 = parts[1].parse().map_err(|_| bad())?;
-    Ok(((a as u32) << 8) | b as u32)
-}
-
 impl Prepared {
     pub fn load(spec: &Spec) -> Result<Prepared> {
         let d = &spec.data;
@@ -127,7 +113,19 @@ impl Prepared {
     fn choose_hosts(spec: &Spec, flows: &[Flow]) -> Result<Vec<u32>> {
         let d = &spec.data;
         let mut hosts = if d.hosts.is_empty() {
-            internal_hosts(flows, parse_prefix(&d.internal_prefix)?, d.min_flows)
+            internal_hosts(
+                flows,
+                crate::data::flow::parse_prefix16(&d.internal_prefix).ok_or_else(|| {
+                    Error::Spec {
+                        key: "data.internal_prefix".into(),
+                        reason: format!(
+                            "expected two octets like `42.219`, got {:?}",
+                            d.internal_prefix
+                        ),
+                    }
+                })?,
+                d.min_flows,
+            )
         } else {
             let mut v = d
                 .hosts
