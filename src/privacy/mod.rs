@@ -71,7 +71,8 @@ pub struct PrivacyConfig {
     pub max_candidates: usize,
     /// Flows in the attacker's reference sample R (drawn from the reference hosts). Default 5000.
     pub reference_size: usize,
-    /// Synthetic flows used by the attacks (seeded subsample; 0 = all). Default 200 000.
+    /// Synthetic flows used by the distance-based attacks (seeded subsample; 0 = all). Default
+    /// 200 000. Exact match always uses every synthetic flow.
     pub max_synthetic: usize,
     /// Bootstrap resamples for the CIs. Default 200.
     pub bootstrap_reps: usize,
@@ -332,7 +333,9 @@ pub fn evaluate_detailed(
     let dsk: Vec<f64> = ds.iter().map(|d| d[k - 1]).collect();
 
     let mut scored: Vec<(&str, Vec<f64>, Vec<bool>)> = Vec::new();
-    let s_keys: HashSet<features::RowKey> = s.keys.iter().copied().collect();
+    // Exact match is a hash lookup: use every synthetic flow, not the NN subsample (a subsample
+    // would hide replayed flows and cap even `copy` far below AUC 1 on large runs).
+    let s_keys: HashSet<features::RowKey> = s_all.keys.iter().copied().collect();
     scored.push((
         "exact_match",
         attacks::exact_match(&cand_keys, &s_keys),
