@@ -1,4 +1,5 @@
-//! Throughput of the STAN model on CPU at the default configuration, on a realistic NetFlow-like
+//! Throughput of the STAN model at the default configuration (CPU unless `STAN_BENCH_DEVICE`
+//! says otherwise), on a realistic NetFlow-like
 //! schema: a given hour (24 classes), 5 continuous attributes and discrete attributes with
 //! cardinalities 1670, 1670, 256 x 4, 2, 10, 64, 256, 256 (16 generated attributes), random
 //! rows. Reported as flows (rows) per second: training = rows / optimisation time of one
@@ -67,7 +68,8 @@ fn bench(c: &mut Criterion) {
     let cfg = StanConfig {
         epochs: 1,
         val_fraction: 0.0,
-        device: "cpu".into(),
+        // `STAN_BENCH_DEVICE=cuda` runs the same bench on the GPU (scripts/gpu_check.sh).
+        device: std::env::var("STAN_BENCH_DEVICE").unwrap_or_else(|_| "cpu".into()),
         ..StanConfig::default()
     };
     let data = random_rows(&schema, 20, 1000, 1);

@@ -21,37 +21,78 @@ build() {
     local C=${CUDA_WHEEL_ROOT:?set CUDA_WHEEL_ROOT to the unpacked nvidia/cu13 wheel tree}
     export PATH="$C/bin:$PATH" NVCC="$C/bin/nvcc" CUDA_HOME="$C"
     export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90} CUDARC_CUDA_VERSION=${CUDARC_CUDA_VERSION:-13000}
+    # Three executables: the library tests, the criterion bench and the `stan` CLI. Each is
+    # ~42 MB, so they travel xz-compressed (~7 MB each; the device machine takes at most 64 MiB
+    # of files, the embedded data included).
+    mkdir -p "$BIN_DIR"
     local exe
-    exe=$(cargo test --release --features cuda --lib --no-run --message-format=json \
-        | python3 -c 'import sys, json
+    exe=$(artifact lib cargo test --release --features cuda --lib --no-run)
+    xz -9 -T2 -c "$exe" > "$BIN_DIR/stan-tests.xz"
+    exe=$(artifact bench cargo bench --features cuda --bench stan --no-run)
+    xz -9 -T2 -c "$exe" > "$BIN_DIR/stan-bench.xz"
+    exe=$(artifact bin cargo build --release --features cuda --bin stan)
+    xz -9 -T2 -c "$exe" > "$BIN_DIR/stan.xz"
+    ls -l "$BIN_DIR"
+}
+
+# Path of the executable of target kind $1 (lib = the library's test harness, bench, bin) that
+# the cargo command given as the remaining arguments produced.
+artifact() {
+    local kind=$1 exe
+    shift
+    exe=$("$@" --message-format=json | KIND="$kind" python3 -c 'import sys, json, os
+kind = os.environ["KIND"]
 for line in sys.stdin:
     try: m = json.loads(line)
     except ValueError: continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+    if m.get("reason") == "compiler-artifact" and m.get("executable") \
+            and kind in m["target"]["kind"] and m["target"]["name"] == "stan":
         print(m["executable"])' | tail -1)
-    [ -n "$exe" ] || { echo "no test executable built" >&2; exit 1; }
-    mkdir -p "$BIN_DIR"
-    cp "$exe" "$BIN_DIR/stan-tests"
-    ls -l "$BIN_DIR/stan-tests"
+    [ -n "$exe" ] || { echo "no $kind executable built by: $*" >&2; exit 1; }
+    echo "$exe"
 }
 
 run() {
-    local exe="$BIN_DIR/stan-tests"
-    [ -x "$exe" ] || { echo "missing $exe: run '$0 build' first and carry $BIN_DIR" >&2; exit 1; }
+    for b in stan-tests stan-bench stan; do
+        [ -f "$BIN_DIR/$b.xz" ] || { echo "missing $BIN_DIR/$b.xz: run '$0 build' first and carry $BIN_DIR" >&2; exit 1; }
+        if command -v xz > /dev/null; then
+            xz -dc "$BIN_DIR/$b.xz" > "/tmp/$b"
+        else
+            python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' \
+                "$BIN_DIR/$b.xz" > "/tmp/$b"
+        fi
+        chmod +x "/tmp/$b"
+    done
     local libs
     libs=$(python3 -c 'import nvidia, glob, os
 roots = list(nvidia.__path__)
 print(":".join(sorted({d for r in roots for d in glob.glob(os.path.join(r, "*", "lib"))})))' 2>/dev/null || true)
+    # No `nvidia` package on this python3: look for the wheels' lib folders of any venv.
+    [ -n "$libs" ] || libs=$(find / -path /proc -prune -o -type f -name 'libcublas.so.13' -print 2>/dev/null \
+        | head -1 | xargs -r dirname | xargs -r dirname | xargs -r -I{} find {} -maxdepth 2 -name lib -type d \
+        | paste -sd:)
+    echo "CUDA libraries from: $libs"
     export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
     echo "== gradient, masking and training tests on the GPU (f64 gradients, batch >= 2) =="
     # Determinism and the real-data test stay CPU-only: scatter-add on CUDA is not bitwise
     # reproducible and the data path is compiled in for the build machine.
-    STAN_TEST_DEVICE=cuda "$exe" --test-threads=1 \
+    STAN_TEST_DEVICE=cuda /tmp/stan-tests --test-threads=1 \
         model::tests::gradient model::tests::layout_shapes model::tests::ar1_recovery \
-        model::tests::generation_respects
+        model::tests::generation_respects || echo "GPU TESTS FAILED ($?)"
     echo "== CPU vs GPU loss on one batch; epoch and generation timing =="
-    "$exe" --ignored --nocapture --test-threads=1 model::tests::gpu_report
+    /tmp/stan-tests --ignored --nocapture --test-threads=1 model::tests::gpu_report || echo "GPU REPORT FAILED ($?)"
+    echo "== criterion benches (same as benches/stan.rs on CPU) on the GPU =="
+    STAN_BENCH_DEVICE=cuda /tmp/stan-bench --bench --noplot 2>&1 | grep -v '^train:\|^generate:' || true
+    echo "== STAN on the real whole day (experiments/gpu.toml), timings in the manifest =="
+    local out=${OUT:-results}
+    timeout "${GPU_RUN_TIMEOUT:-330}" /tmp/stan run experiments/gpu.toml --out "$out/results" || echo "stan run exited with $?"
+    cat "$out"/results/gpu/*/manifest.json 2>/dev/null | python3 -c 'import sys, json
+m = json.load(sys.stdin)
+for s in m.get("stages", []): print(s)
+d = m["generators"]["stan"]["details"]
+print("train flows/s", d["train"]["flows_per_sec"], "epochs", d["train"]["epochs_run"],
+      "generate flows/s", d["generate"]["flows_per_sec"], "rows", d["generate"]["rows"])' || true
 }
 
 case "${1:-}" in

@@ -106,6 +106,23 @@ impl Sequences {
         self.rows.extend_from_slice(rows);
         self.offsets.push(self.n_rows());
     }
+    /// Split every host's rows in time: the last `round(n * frac)` rows of a host with n rows
+    /// go to the second part (at most n - 1, so the first part keeps every host). Both parts
+    /// keep the host order; a host with no tail rows is absent from the second part.
+    pub fn split_tail(&self, frac: f64) -> (Sequences, Sequences) {
+        let (mut head, mut tail) = (Sequences::new(self.n_attrs), Sequences::new(self.n_attrs));
+        for h in 0..self.n_hosts() {
+            let r = self.host(h);
+            let n = r.len();
+            let n_tail = ((n as f64 * frac).round() as usize).min(n.saturating_sub(1));
+            let cut = r.end - n_tail;
+            head.push_host(&self.rows[r.start * self.n_attrs..cut * self.n_attrs]);
+            if n_tail > 0 {
+                tail.push_host(&self.rows[cut * self.n_attrs..r.end * self.n_attrs]);
+            }
+        }
+        (head, tail)
+    }
     /// Keep only the hosts whose index satisfies `keep`.
     pub fn select_hosts(&self, keep: impl Fn(usize) -> bool) -> Sequences {
         let mut out = Sequences::new(self.n_attrs);
@@ -143,4 +160,39 @@ impl Conditioner for Unconditioned {
         true
     }
     fn advance(&self, _state: &mut (), _row: &[f32]) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seqs(lens: &[usize]) -> Sequences {
+        let mut s = Sequences::new(2);
+        let mut k = 0.0;
+        for &n in lens {
+            let rows: Vec<f32> = (0..2 * n)
+                .map(|_| {
+                    k += 1.0;
+                    k
+                })
+                .collect();
+            s.push_host(&rows);
+        }
+        s
+    }
+
+    #[test]
+    fn split_tail_takes_the_last_rows_of_every_host() {
+        let s = seqs(&[10, 1, 4]);
+        let (head, tail) = s.split_tail(0.25);
+        // 10 rows -> 3 (2.5 rounds half away from zero) in the tail; 1 row -> 0 (a host keeps
+        // at least one row); 4 rows -> 1.
+        assert_eq!(head.offsets, vec![0, 7, 8, 11]);
+        assert_eq!(tail.offsets, vec![0, 3, 4]);
+        assert_eq!(tail.row(0), s.row(7));
+        assert_eq!(tail.row(3), s.row(14));
+        assert_eq!(head.n_rows() + tail.n_rows(), s.n_rows());
+        let (all, none) = s.split_tail(0.0);
+        assert_eq!((all, none.n_hosts()), (s.clone(), 0));
+    }
 }

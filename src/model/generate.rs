@@ -96,7 +96,14 @@ struct Slot<S> {
 
 impl<S> Slot<S> {
     /// Sample the head at `pos` from its raw outputs into `row`.
-    fn sample(&mut self, layout: &Layout, pos: usize, raw: &[f32], max_redraws: usize) {
+    ///
+    /// Continuous samples use the resolution of the binned likelihood (half-width `h`): a value
+    /// within `h` of the lower bound `min` is returned as `min` itself. Training scored a row at
+    /// `min` by the mixture's mass in `[min - h, min + h]`, so that is the mass the model gives
+    /// the bound; drawing inside the bin instead (and redrawing the half below `min`) would turn
+    /// the point masses of zero-inflated fields (a third of NetFlow durations are exactly 0)
+    /// into small positive values. Samples below `min - h` or above `max` are redrawn.
+    fn sample(&mut self, layout: &Layout, pos: usize, raw: &[f32], max_redraws: usize, h: f32) {
         let attr = layout.heads[pos].attr;
         let v = match layout.attrs[attr].kind {
             Kind::Discrete { .. } => sample_softmax(raw, &mut self.scratch, &mut self.rng) as f32,
@@ -104,7 +111,7 @@ impl<S> Slot<S> {
                 let k = layout.k_mix;
                 let mut v = sample_mdn(raw, k, &mut self.scratch, &mut self.rng);
                 let mut tries = 0;
-                while !(v >= min && v <= max) {
+                while !(v >= min - h && v <= max) {
                     if tries == max_redraws {
                         v = if v.is_nan() { min } else { v.clamp(min, max) };
                         self.clamped += 1;
@@ -114,7 +121,7 @@ impl<S> Slot<S> {
                     self.redraws += 1;
                     v = sample_mdn(raw, k, &mut self.scratch, &mut self.rng);
                 }
-                v
+                if v < min + h { min } else { v }
             }
         };
         self.row[attr] = v;
@@ -161,6 +168,7 @@ impl Stan {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut scratch = RowScratch::default();
         let max_redraws = self.cfg.max_redraws;
+        let bin_h = self.cfg.bin_half_width;
         loop {
             // Ask each host for its next row's given attributes; retire finished hosts.
             let mut i = 0;
@@ -209,7 +217,7 @@ impl Stan {
                 active
                     .par_iter_mut()
                     .zip(raw.par_chunks(width))
-                    .for_each(|(s, r)| s.sample(l, pos, r, max_redraws));
+                    .for_each(|(s, r)| s.sample(l, pos, r, max_redraws, bin_h));
             }
             for s in active.iter_mut() {
                 cond.advance(&mut s.state, &s.row);

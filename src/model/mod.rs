@@ -26,7 +26,7 @@ use std::time::Instant;
 use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use config::{StanConfig, resolve_device};
+pub use config::{StanConfig, ValSplit, resolve_device};
 pub use generate::{Conditioner, Unconditioned};
 pub use train::TrainState;
 
@@ -137,13 +137,22 @@ impl Stan {
     }
 
     /// Train on `train` until `cfg.epochs` epochs in total (counting epochs of a resumed run)
-    /// or early stopping. A seeded `val_fraction` of the hosts is held out; the weights with the
-    /// best validation loss are kept. Deterministic on CPU for a given seed.
+    /// or early stopping. A `val_fraction` of the data is held out as `val_split` says (the
+    /// tail of every host in time, or whole seeded hosts); the weights with the best validation
+    /// loss are kept. Deterministic on CPU for a given seed.
     pub fn fit(&mut self, train: &Sequences, progress: bool) -> Result<TrainReport> {
         let t0 = Instant::now();
-        let (tr_hosts, va_hosts) = split_hosts(train.n_hosts(), self.cfg.val_fraction, self.seed);
-        let tr_seq = train.select_hosts(|h| tr_hosts.binary_search(&h).is_ok());
-        let va_seq = train.select_hosts(|h| va_hosts.binary_search(&h).is_ok());
+        let (tr_seq, va_seq) = match self.cfg.val_split {
+            ValSplit::Time => train.split_tail(self.cfg.val_fraction),
+            ValSplit::Hosts => {
+                let (tr_hosts, va_hosts) =
+                    split_hosts(train.n_hosts(), self.cfg.val_fraction, self.seed);
+                (
+                    train.select_hosts(|h| tr_hosts.binary_search(&h).is_ok()),
+                    train.select_hosts(|h| va_hosts.binary_search(&h).is_ok()),
+                )
+            }
+        };
         if tr_seq.n_rows() == 0 {
             return Err(Error::Invalid("no training rows".into()));
         }
@@ -244,6 +253,8 @@ impl Stan {
                 " {:.0} flows/s",
                 rows_done as f64 / opt_secs.max(1e-9)
             ));
+            // Logged as well as shown: the bar is invisible in batch jobs (Slurm, CI logs).
+            tracing::info!("{msg}");
             bar.set_message(msg);
             self.state.epochs_done += 1;
             epochs_run += 1;

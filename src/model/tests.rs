@@ -731,3 +731,47 @@ fn gpu_report() {
     println!("CPU vs GPU batch loss relative difference: {rel:.2e}");
     assert!(rel < 1e-4, "CPU {} vs GPU {}", batch_loss[0], batch_loss[1]);
 }
+
+/// A zero-inflated continuous attribute (40 % exactly 0, else uniform on [0.2, 1]) keeps its
+/// point mass in the samples: with the binned likelihood a draw within h of the lower bound is
+/// the bound itself. Drawing inside the bin instead gave almost no exact zeros (NetFlow
+/// durations: 2 % exact zeros generated against 35 % real).
+#[test]
+fn binned_samples_keep_point_mass_at_lower_bound() {
+    use rand::{RngExt, SeedableRng};
+    let schema = Schema {
+        attrs: vec![Attribute::continuous("x", 0.0, 1.0)],
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut data = Sequences::new(1);
+    for _ in 0..8 {
+        let rows: Vec<f32> = (0..300)
+            .map(|_| {
+                if rng.random::<f64>() < 0.4 {
+                    0.0
+                } else {
+                    rng.random_range(0.2..1.0)
+                }
+            })
+            .collect();
+        data.push_host(&rows);
+    }
+    let cfg = StanConfig {
+        bin_half_width: 1.0 / 400.0,
+        epochs: 15,
+        batch_size: 64,
+        lr: 1e-2,
+        val_fraction: 0.0,
+        ..small_cfg()
+    };
+    let mut stan = Stan::new(&schema, &cfg, 3).unwrap();
+    stan.fit(&data, false).unwrap();
+    let (g, _) = stan.generate(&Unconditioned, 20, 200, 1).unwrap();
+    let zeros = g.rows.iter().filter(|&&v| v == 0.0).count() as f64 / g.rows.len() as f64;
+    let inside = g.rows.iter().filter(|&&v| v > 0.0 && v < 0.1).count();
+    assert!((zeros - 0.4).abs() < 0.08, "share of exact zeros {zeros}");
+    assert!(
+        inside < g.rows.len() / 20,
+        "{inside} samples between the point mass and the uniform part"
+    );
+}
