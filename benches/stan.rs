@@ -112,16 +112,34 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
-
-/// candle's own element-wise worker pool spin-waits; on this shared 2-core machine that halved
-/// training throughput (3.8k vs 7.8k flows/s), so the bench runs with `CANDLE_NUM_THREADS=1`
-/// unless the caller sets it (matmuls still use both cores through gemm's rayon pool).
-fn main() {
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        // SAFETY: set before any thread is spawned (criterion and candle start threads later).
-        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
+/// The machine's matmul peak through candle (gemm crate, f32, CPU): the denominator of the
+/// arithmetic floors in PERFORMANCE.md. Throughput is in FLOPs (2 m n k per product), so
+/// criterion's "Gelem/s" reads as GFLOP/s. Shapes: square 1024 (the best case) and the STAN
+/// output layer of one training batch (512 x 128 times 128 x 5072: all heads' logits).
+fn gemm_peak(c: &mut Criterion) {
+    use candle_core::{Device, Tensor};
+    let mut g = c.benchmark_group("gemm_f32");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    for (name, m, k, n) in [
+        ("square_1024", 1024, 1024, 1024),
+        ("stan_output_512x128x5072", 512, 128, 5072),
+    ] {
+        let a = Tensor::ones((m, k), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let b = Tensor::ones((k, n), candle_core::DType::F32, &Device::Cpu).unwrap();
+        g.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        g.bench_function(name, |bch| bch.iter(|| a.matmul(&b).unwrap()));
     }
+    g.finish();
+}
+
+criterion_group!(benches, bench, gemm_peak);
+
+/// Thread settings as in the CLI (see `stan::runtime::init_thread_env`).
+fn main() {
+    // SAFETY: set before any thread is spawned (criterion and candle start threads later).
+    unsafe { stan::runtime::init_thread_env() };
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -12,6 +12,7 @@ pub mod model;
 pub mod privacy;
 pub mod report;
 pub mod run;
+pub mod runtime;
 pub mod schema;
 pub mod spec;
 pub mod stats;

@@ -103,13 +103,8 @@ enum DataCmd {
 }
 
 fn main() -> ExitCode {
-    // candle's CPU thread pool spin-waits; on a 2-core machine that halves training throughput
-    // (measured: 3.8k vs 7.6k flows/s). Matrix multiplies still use every core through gemm's
-    // rayon pool. It must be set before any thread starts, hence here and not in the library.
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        // SAFETY: no other thread exists yet.
-        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
-    }
+    // SAFETY: first statement of main, before any thread exists.
+    unsafe { stan::runtime::init_thread_env() };
     let cli = Cli::parse();
     let filter = cli
         .log

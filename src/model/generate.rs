@@ -97,21 +97,22 @@ struct Slot<S> {
 impl<S> Slot<S> {
     /// Sample the head at `pos` from its raw outputs into `row`.
     ///
-    /// Continuous samples use the resolution of the binned likelihood (half-width `h`): a value
-    /// within `h` of the lower bound `min` is returned as `min` itself. Training scored a row at
-    /// `min` by the mixture's mass in `[min - h, min + h]`, so that is the mass the model gives
-    /// the bound; drawing inside the bin instead (and redrawing the half below `min`) would turn
-    /// the point masses of zero-inflated fields (a third of NetFlow durations are exactly 0)
-    /// into small positive values. Samples below `min - h` or above `max` are redrawn.
+    /// With the binned likelihood (half-width `h > 0`), a continuous draw below `min + h` is
+    /// returned as `min` itself: training scored a row at the bound by the open cell
+    /// P(Y <= min + h) (see `mdn_log_prob`), so that is the mass the model gives the bound.
+    /// Drawing inside the bin instead (and redrawing below `min`) turned the point masses of
+    /// zero-inflated fields (a third of NetFlow durations are exactly 0) into small positive
+    /// values. Draws above `max` (and below `min` when `h = 0`) are redrawn.
     fn sample(&mut self, layout: &Layout, pos: usize, raw: &[f32], max_redraws: usize, h: f32) {
         let attr = layout.heads[pos].attr;
         let v = match layout.attrs[attr].kind {
             Kind::Discrete { .. } => sample_softmax(raw, &mut self.scratch, &mut self.rng) as f32,
             Kind::Continuous { min, max, .. } => {
                 let k = layout.k_mix;
+                let lowest = if h > 0.0 { f32::NEG_INFINITY } else { min };
                 let mut v = sample_mdn(raw, k, &mut self.scratch, &mut self.rng);
                 let mut tries = 0;
-                while !(v >= min - h && v <= max) {
+                while !(v >= lowest && v <= max) {
                     if tries == max_redraws {
                         v = if v.is_nan() { min } else { v.clamp(min, max) };
                         self.clamped += 1;

@@ -523,13 +523,13 @@ impl Net {
         let mut per = Vec::with_capacity(self.layout.heads.len());
         for (head, out) in self.layout.heads.iter().zip(outs) {
             let lp = match self.layout.attrs[head.attr].kind {
-                Kind::Continuous { col, .. } => {
+                Kind::Continuous { col, min, .. } => {
                     let c = target
                         .cont
                         .as_ref()
                         .ok_or_else(|| Error::Other("continuous targets missing".into()))?;
                     let y = c.narrow(1, col, 1)?;
-                    mdn_log_prob(out, &y, self.layout.k_mix, h)?
+                    mdn_log_prob(out, &y, self.layout.k_mix, h, Some(min as f64))?
                 }
                 Kind::Discrete { col, .. } => softmax_log_prob(out, &target.ids[col])?,
             };

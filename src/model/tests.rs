@@ -340,15 +340,22 @@ fn gradient_mdn_exact_and_binned_and_softmax() {
     let k = 3;
     let p = rand_var(&[4, 3 * k], 8, 1.0);
     let y = Tensor::new(&[[0.3f64], [-0.5], [0.9], [0.05]], &dev()).unwrap();
-    for h in [0.0, 0.01, 0.2] {
+    // floor -0.5: the second row sits on the bound and gets the open bottom cell.
+    for (h, floor) in [
+        (0.0, None),
+        (0.01, None),
+        (0.2, None),
+        (0.01, Some(-0.5)),
+        (0.2, Some(-0.5)),
+    ] {
         let f = || {
-            mdn_log_prob(p.as_tensor(), &y, k, h)
+            mdn_log_prob(p.as_tensor(), &y, k, h, floor)
                 .unwrap()
                 .sum_all()
                 .unwrap()
         };
         let e = gradcheck(std::slice::from_ref(&p), &f);
-        assert!(e < 1e-5, "mdn h={h} rel error {e}");
+        assert!(e < 1e-5, "mdn h={h} floor={floor:?} rel error {e}");
     }
     let logits = rand_var(&[4, 7], 9, 2.0);
     let t = Tensor::new(&[0u32, 6, 3, 3], &dev()).unwrap();
@@ -607,14 +614,22 @@ fn real_slice_beats_independent_marginals() {
         device: test_device(),
         ..StanConfig::default()
     };
-    let mut stan = Stan::new(&schema, &cfg, 5).unwrap();
-    let rep = stan.fit(&train, false).unwrap();
-    assert!(
-        rep.train_loss[19] < rep.train_loss[0],
-        "{:?}",
-        rep.train_loss
-    );
-    let model = stan.nll_per_attribute(&test).unwrap();
+    // Mean over three initialisations: on this one host the bytes NLL moves by ~0.15 nats
+    // between seeds, about as much as the margin over the marginals.
+    let seeds = [5u64, 6, 7];
+    let mut model: BTreeMap<String, f64> = BTreeMap::new();
+    let mut rep = None;
+    for &seed in &seeds {
+        let mut stan = Stan::new(&schema, &cfg, seed).unwrap();
+        let r = stan.fit(&train, false).unwrap();
+        assert!(r.train_loss[19] < r.train_loss[0], "{:?}", r.train_loss);
+        let per = stan.nll_per_attribute(&test).unwrap();
+        eprintln!("seed {seed}: {per:?}");
+        for (name, v) in per {
+            *model.entry(name).or_default() += v / seeds.len() as f64;
+        }
+        rep = Some(r);
+    }
     let h = cfg.bin_half_width;
     let mut base = BTreeMap::new();
     for a in 0..4 {
@@ -623,6 +638,8 @@ fn real_slice_beats_independent_marginals() {
             .map(|i| {
                 let y = test.row(i)[a];
                 let p = if a < 2 {
+                    // No value lies below the bound 0, so at y = 0 this is also the model's
+                    // open bottom cell P(Y <= h).
                     let c = tr.iter().filter(|&&v| v >= y - h && v <= y + h).count();
                     (c as f64 + 1.0) / (cut as f64 + 1.0 / (2.0 * h as f64))
                 } else {
