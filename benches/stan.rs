@@ -132,6 +132,23 @@ fn gemm_peak(c: &mut Criterion) {
         g.bench_function(name, |bch| bch.iter(|| a.matmul(&b).unwrap()));
     }
     g.finish();
+    // Memory bandwidth: one thread copying 64 MiB (far beyond the caches); bytes moved = read
+    // + write. The bytes-moved floors in PERFORMANCE.md divide by this.
+    let mut g = c.benchmark_group("memory");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    let n = 16 << 20;
+    let src = vec![1f32; n];
+    let mut dst = vec![0f32; n];
+    g.throughput(Throughput::Bytes((2 * 4 * n) as u64));
+    g.bench_function("copy_64MiB_one_thread", |b| {
+        b.iter(|| {
+            dst.copy_from_slice(&src);
+            std::hint::black_box(&dst);
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench, gemm_peak);

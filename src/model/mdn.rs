@@ -210,7 +210,10 @@ mod tests {
             .unwrap()
             .to_vec1::<f64>()
             .unwrap();
-        assert_eq!(open[0], binned[0], "a row above the bound keeps its closed cell");
+        assert_eq!(
+            open[0], binned[0],
+            "a row above the bound keeps its closed cell"
+        );
         for r in 0..2 {
             let (l0, l1) = (p[r][0], p[r][1]);
             let z = l0.exp() + l1.exp();
