@@ -31,7 +31,10 @@ pub struct StanConfig {
     /// Generation order of the non-given attributes, by name. Empty = schema order.
     pub order: Vec<String>,
     /// Half-width h of the binned mixture likelihood in encoded units: the loss of a continuous
-    /// value y is `-ln P(y - h < Y <= y + h)` (STAN: h = 1/400). 0 = exact density `-ln p(y)`.
+    /// value y is `-ln P(y - h < Y <= y + h)` (STAN: h = 1/400). A value on the attribute's
+    /// lower bound gets the open cell `-ln P(Y <= min + h)`, and generation returns every draw
+    /// below `min + h` as the bound (point masses such as zero durations). 0 = exact density
+    /// `-ln p(y)`.
     pub bin_half_width: f32,
     /// Maximum number of training epochs (an epoch = every training row once).
     pub epochs: usize,
@@ -54,7 +57,8 @@ pub struct StanConfig {
     pub val_split: ValSplit,
     /// Stop after this many epochs without a validation improvement; 0 = never stop early.
     pub patience: usize,
-    /// Redraws of a continuous sample outside its attribute's [min, max] before it is clamped.
+    /// Redraws of a continuous sample above its attribute's max (or below its min when
+    /// `bin_half_width` is 0) before it is clamped.
     pub max_redraws: usize,
     /// "auto" (CUDA when built with the `cuda` feature and a GPU is present, else CPU), "cpu"
     /// or "cuda".

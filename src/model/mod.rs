@@ -8,7 +8,8 @@
 //!
 //! CPU performance note: candle 0.11's element-wise worker pool spin-waits. On a shared 2-core
 //! machine running with `CANDLE_NUM_THREADS=1` doubled training throughput (matmuls still use
-//! all cores through gemm's rayon pool); binaries should set it before any thread starts.
+//! all cores through gemm's rayon pool); binaries should call
+//! [`crate::runtime::init_thread_env`] before any thread starts.
 
 mod checkpoint;
 pub mod config;
@@ -63,7 +64,8 @@ pub struct TrainReport {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct GenStats {
     pub rows: usize,
-    /// Continuous samples redrawn because they fell outside [min, max].
+    /// Continuous samples redrawn because they fell above max (or below min when the
+    /// likelihood is not binned).
     pub redraws: usize,
     /// Continuous samples still out of range after `max_redraws` redraws, then clamped.
     pub clamped: usize,
