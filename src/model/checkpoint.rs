@@ -129,7 +129,6 @@ impl Stan {
                 .collect::<Result<_>>()?;
             stan.best = Some(b);
         }
-        stan.net.bottom_edges = meta.state.bottom_edges.clone();
         stan.state = meta.state;
         Ok(stan)
     }

@@ -97,21 +97,19 @@ struct Slot<S> {
 impl<S> Slot<S> {
     /// Sample the head at `pos` from its raw outputs into `row`.
     ///
-    /// With the binned likelihood (half-width `h > 0`), a continuous draw below the upper edge
-    /// of the bound's cell (`edges[col]`, at least `min + h`) is returned as `min` itself:
-    /// training scored a row at the bound by the open cell P(Y <= edge) (see `mdn_log_prob`),
-    /// so that is the mass the model gives the bound.
+    /// With the binned likelihood (half-width `h > 0`), a continuous draw below `min + h` is
+    /// returned as `min` itself: training scored a row at the bound by the open cell
+    /// P(Y <= min + h) (see `mdn_log_prob`), so that is the mass the model gives the bound.
     /// Drawing inside the bin instead (and redrawing below `min`) turned the point masses of
     /// zero-inflated fields (a third of NetFlow durations are exactly 0) into small positive
     /// values. Draws above `max` (and below `min` when `h = 0`) are redrawn.
-    fn sample(&mut self, layout: &Layout, pos: usize, raw: &[f32], draw: &Draw) {
+    fn sample(&mut self, layout: &Layout, pos: usize, raw: &[f32], max_redraws: usize, h: f32) {
         let attr = layout.heads[pos].attr;
         let v = match layout.attrs[attr].kind {
             Kind::Discrete { .. } => sample_softmax(raw, &mut self.scratch, &mut self.rng) as f32,
-            Kind::Continuous { min, max, col } => {
+            Kind::Continuous { min, max, .. } => {
                 let k = layout.k_mix;
-                let (binned, max_redraws) = (draw.binned, draw.max_redraws);
-                let lowest = if binned { f32::NEG_INFINITY } else { min };
+                let lowest = if h > 0.0 { f32::NEG_INFINITY } else { min };
                 let mut v = sample_mdn(raw, k, &mut self.scratch, &mut self.rng);
                 let mut tries = 0;
                 while !(v >= lowest && v <= max) {
@@ -124,23 +122,11 @@ impl<S> Slot<S> {
                     self.redraws += 1;
                     v = sample_mdn(raw, k, &mut self.scratch, &mut self.rng);
                 }
-                if binned && v < draw.edges[col] {
-                    min
-                } else {
-                    v
-                }
+                if v < min + h { min } else { v }
             }
         };
         self.row[attr] = v;
     }
-}
-
-/// Settings of the continuous draws, shared by every host of one `generate` call.
-struct Draw {
-    binned: bool,
-    max_redraws: usize,
-    /// Upper edge of each continuous column's bottom cell.
-    edges: Vec<f32>,
 }
 
 impl Stan {
@@ -182,19 +168,8 @@ impl Stan {
         let (mut win_vals, mut win_present, mut cur_vals, mut cur_present) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut scratch = RowScratch::default();
-        let draw = Draw {
-            binned: self.cfg.bin_half_width > 0.0,
-            max_redraws: self.cfg.max_redraws,
-            edges: l
-                .cont
-                .iter()
-                .enumerate()
-                .map(|(col, &a)| match l.attrs[a].kind {
-                    Kind::Continuous { min, .. } => net.bottom_edge(col, min),
-                    Kind::Discrete { .. } => unreachable!("continuous column"),
-                })
-                .collect(),
-        };
+        let max_redraws = self.cfg.max_redraws;
+        let bin_h = self.cfg.bin_half_width;
         loop {
             // Ask each host for its next row's given attributes; retire finished hosts.
             let mut i = 0;
@@ -243,7 +218,7 @@ impl Stan {
                 active
                     .par_iter_mut()
                     .zip(raw.par_chunks(width))
-                    .for_each(|(s, r)| s.sample(l, pos, r, &draw));
+                    .for_each(|(s, r)| s.sample(l, pos, r, max_redraws, bin_h));
             }
             for s in active.iter_mut() {
                 cond.advance(&mut s.state, &s.row);

@@ -58,7 +58,7 @@ fn log_phi_tail(t: &Tensor) -> Result<Tensor> {
 const OPEN_EDGE: f64 = 1e3;
 
 /// ln P(y - h < Y <= y + h) per component, computed in f64: y [B,1], mu/log_sigma [B,K]. With
-/// `floor = Some((m, e))`, rows with y <= m get the open cell ln P(Y <= e) instead (see
+/// `floor = Some(m)`, rows with y <= m get the open cell ln P(Y <= y + h) instead (see
 /// [`mdn_log_prob`]).
 ///
 /// The CDF difference is taken on the side of the mean where both CDF values are small
@@ -69,7 +69,7 @@ fn log_bin(
     mu: &Tensor,
     log_sigma: &Tensor,
     h: f64,
-    floor: Option<(f64, f64)>,
+    floor: Option<f64>,
 ) -> Result<Tensor> {
     let dt = mu.dtype();
     let (y, mu, ls) = (
@@ -78,18 +78,12 @@ fn log_bin(
         log_sigma.to_dtype(DType::F64)?,
     );
     let inv = ls.neg()?.exp()?;
-    let (lower, upper) = match floor {
-        Some((m, e)) => {
-            let at = y.le(m)?;
-            (
-                at.where_cond(&(&y - OPEN_EDGE)?, &(&y - h)?)?,
-                at.where_cond(&y.ones_like()?.affine(e, 0.0)?, &(&y + h)?)?,
-            )
-        }
-        None => ((&y - h)?, (&y + h)?),
+    let lower = match floor {
+        Some(m) => y.le(m)?.where_cond(&(&y - OPEN_EDGE)?, &(&y - h)?)?,
+        None => (&y - h)?,
     };
     let za = lower.broadcast_sub(&mu)?.mul(&inv)?;
-    let zb = upper.broadcast_sub(&mu)?.mul(&inv)?;
+    let zb = (&y + h)?.broadcast_sub(&mu)?.mul(&inv)?;
     let flip = y.broadcast_sub(&mu)?.gt(0.0)?;
     let lo = flip.where_cond(&zb.neg()?, &za)?;
     let hi = flip.where_cond(&za.neg()?, &zb)?;
@@ -111,10 +105,9 @@ fn log_bin(
 /// `y` [B, 1]. `half_width` 0 gives the density ln p(y); > 0 the binned ln P(|Y - y| <= h).
 /// Returns [B]. Uses log-softmax weights and a max-shifted log-sum-exp.
 ///
-/// `floor = Some((min, edge))` (binned only): the attribute's lower bound and the upper edge of
-/// its cell (at least `min + h`, see `train::bottom_cell_edges`). A value at the bound gets the
-/// open cell ln P(Y <= edge), the same event generation maps to the bound (every draw below
-/// `edge` is decoded as the bound, nothing is redrawn there). Zero-inflated fields such as
+/// `floor` (binned only): the attribute's lower bound. A value at the bound gets the open cell
+/// ln P(Y <= floor + h), the same event generation maps to the bound (every draw below
+/// `floor + h` is decoded as the bound, nothing is redrawn there). Zero-inflated fields such as
 /// NetFlow durations and inter-arrival gaps have a third to a half of their mass on the bound;
 /// with a closed cell a component of width ~h centred there is credited with only ~68 % of its
 /// weight in training but decoded as the bound almost entirely, so under-trained models
@@ -124,7 +117,7 @@ pub(crate) fn mdn_log_prob(
     y: &Tensor,
     k: usize,
     half_width: f64,
-    floor: Option<(f64, f64)>,
+    floor: Option<f64>,
 ) -> Result<Tensor> {
     let logits = params.narrow(1, 0, k)?;
     let mu = (params.narrow(1, k, k)? * MEAN_SCALE)?;
@@ -212,9 +205,8 @@ mod tests {
             .unwrap()
             .to_vec1::<f64>()
             .unwrap();
-        // Bound at the second row's value, its cell reaching 3h above it: that row gets the
-        // open cell P(Y <= y + 3h).
-        let open = mdn_log_prob(&params, &yt, 2, h, Some((y[1], y[1] + 3.0 * h)))
+        // Bound at the second row's value: that row gets the open cell P(Y <= y + h).
+        let open = mdn_log_prob(&params, &yt, 2, h, Some(y[1]))
             .unwrap()
             .to_vec1::<f64>()
             .unwrap();
@@ -233,7 +225,7 @@ mod tests {
                 let n = Normal::new(p[r][2 + c] * MEAN_SCALE, p[r][4 + c].exp()).unwrap();
                 dens += w[c] * n.pdf(y[r]);
                 bin += w[c] * (n.cdf(y[r] + h) - n.cdf(y[r] - h));
-                below += w[c] * n.cdf(y[r] + 3.0 * h);
+                below += w[c] * n.cdf(y[r] + h);
             }
             if r == 1 {
                 assert!(

@@ -183,9 +183,6 @@ impl Stan {
         };
         if self.state.step == 0 {
             self.net.init_heads_from_data(&tr_seq)?;
-            self.state.bottom_edges =
-                train::bottom_cell_edges(&self.net.layout, &tr_seq, self.cfg.bin_half_width);
-            self.net.bottom_edges = self.state.bottom_edges.clone();
         }
         let mut order: Vec<u32> = (0..n as u32).collect();
         let (mut iw, mut ic) = (Vec::new(), Vec::new());

@@ -294,9 +294,6 @@ pub(crate) struct Net {
     pub params: Params,
     pub masks: Vec<Tensor>,
     pub cfg: StanConfig,
-    /// Upper edges of the continuous attributes' bottom cells (`TrainState::bottom_edges`);
-    /// empty until fitted (then `min + h`).
-    pub bottom_edges: Vec<f32>,
 }
 
 impl Net {
@@ -392,7 +389,6 @@ impl Net {
             params,
             masks,
             cfg: cfg.clone(),
-            bottom_edges: Vec::new(),
         })
     }
 
@@ -528,14 +524,6 @@ impl Net {
         Ok(outs)
     }
 
-    /// Upper edge of the bottom cell of continuous column `col` whose lower bound is `min`.
-    pub fn bottom_edge(&self, col: usize, min: f32) -> f32 {
-        self.bottom_edges
-            .get(col)
-            .copied()
-            .unwrap_or(min + self.cfg.bin_half_width)
-    }
-
     /// Per-sample negative log-likelihood of every head, stacked [n_heads, B] in generation
     /// order. `target` holds the current rows.
     pub fn head_nll(&self, outs: &[Tensor], target: &RowData) -> Result<Tensor> {
@@ -549,14 +537,7 @@ impl Net {
                         .as_ref()
                         .ok_or_else(|| Error::Other("continuous targets missing".into()))?;
                     let y = c.narrow(1, col, 1)?;
-                    let edge = self.bottom_edge(col, min);
-                    mdn_log_prob(
-                        out,
-                        &y,
-                        self.layout.k_mix,
-                        h,
-                        Some((min as f64, edge as f64)),
-                    )?
+                    mdn_log_prob(out, &y, self.layout.k_mix, h, Some(min as f64))?
                 }
                 Kind::Discrete { col, .. } => softmax_log_prob(out, &target.ids[col])?,
             };

@@ -134,46 +134,6 @@ pub struct TrainState {
     pub val_loss: Vec<f64>,
     /// Set when early stopping fired (a resumed `fit` then does nothing).
     pub stopped: bool,
-    /// Upper edge of the bottom cell of each continuous attribute (continuous-column order),
-    /// fitted on the training data at the first step; see [`bottom_cell_edges`]. Empty for an
-    /// untrained model (then `min + h`).
-    pub bottom_edges: Vec<f32>,
-}
-
-/// Upper edge of the cell that the lower bound `min` of each continuous attribute owns (binned
-/// likelihood only): halfway to the smallest training value above the bound, and at least
-/// `min + h`. NetFlow's inter-arrival gaps are whole seconds, so nothing lies between a zero
-/// gap (encoded 0) and one second (encoded ~0.07); with a cell of only `min + h` the mixture's
-/// leak into that empty stretch was never charged in training but decoded as a zero gap
-/// (gaps round to seconds), and roll-outs drifted into same-second bursts (one quickstart
-/// seed generated 1.9x the real flow count). The midpoint is the bound's Voronoi cell on the
-/// training values: every draw below it is generated as the bound.
-pub(crate) fn bottom_cell_edges(layout: &Layout, seq: &Sequences, h: f32) -> Vec<f32> {
-    layout
-        .cont
-        .iter()
-        .map(|&a| {
-            let min = match layout.attrs[a].kind {
-                Kind::Continuous { min, .. } => min,
-                Kind::Discrete { .. } => unreachable!("continuous column"),
-            };
-            let (mut at_min, mut next) = (false, f32::INFINITY);
-            for i in 0..seq.n_rows() {
-                let v = seq.row(i)[a];
-                if v <= min {
-                    at_min = true;
-                } else if v < next {
-                    next = v;
-                }
-            }
-            let mid = if at_min && next.is_finite() {
-                (next - min) / 2.0
-            } else {
-                0.0
-            };
-            min + mid.max(h)
-        })
-        .collect()
 }
 
 /// AdamW (decoupled weight decay, bias-corrected moments; beta = (0.9, 0.999), eps = 1e-8),
