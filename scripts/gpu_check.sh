@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # GPU check of the STAN model (candle `cuda` feature).
 #
-#   scripts/gpu_check.sh build   # CPU box: build the CUDA test binary into $GPU_BIN_DIR (default
-#                                # gpu_bin/, add it to .git/info/exclude and `carry` it)
-#   scripts/gpu_check.sh run     # GPU box: run the gradient/training tests on the GPU, then the
-#                                # CPU-vs-GPU loss comparison and timing table (gpu_report)
+#   scripts/gpu_check.sh build   # CPU box: build the CUDA tests, bench and CLI into $GPU_BIN_DIR
+#                                # (default gpu_bin/, git-ignored; `carry` it to the GPU box)
+#   scripts/gpu_check.sh run     # GPU box: run the gradient/training tests on the GPU, the
+#                                # CPU-vs-GPU loss comparison and timing table (gpu_report), the
+#                                # criterion benches with STAN_BENCH_DEVICE=cuda and
+#                                # experiments/gpu.toml (stopped after $GPU_RUN_TIMEOUT s, 330)
 #   scripts/gpu_check.sh all     # build + run on one machine that has both nvcc and a GPU
 #
 # Build route (see reference notes, cuda_build.md): CUDA 13.0 toolkit pieces from the PyPI
@@ -53,6 +55,7 @@ for line in sys.stdin:
 }
 
 run() {
+    local failed=0
     for b in stan-tests stan-bench stan; do
         [ -f "$BIN_DIR/$b.xz" ] || { echo "missing $BIN_DIR/$b.xz: run '$0 build' first and carry $BIN_DIR" >&2; exit 1; }
         if command -v xz > /dev/null; then
@@ -79,20 +82,23 @@ print(":".join(sorted({d for r in roots for d in glob.glob(os.path.join(r, "*", 
     # reproducible and the data path is compiled in for the build machine.
     STAN_TEST_DEVICE=cuda /tmp/stan-tests --test-threads=1 \
         model::tests::gradient model::tests::layout_shapes model::tests::ar1_recovery \
-        model::tests::generation_respects || echo "GPU TESTS FAILED ($?)"
+        model::tests::generation_respects || { echo "GPU TESTS FAILED ($?)"; failed=1; }
     echo "== CPU vs GPU loss on one batch; epoch and generation timing =="
-    /tmp/stan-tests --ignored --nocapture --test-threads=1 model::tests::gpu_report || echo "GPU REPORT FAILED ($?)"
+    /tmp/stan-tests --ignored --nocapture --test-threads=1 model::tests::gpu_report || { echo "GPU REPORT FAILED ($?)"; failed=1; }
     echo "== criterion benches (same as benches/stan.rs on CPU) on the GPU =="
     STAN_BENCH_DEVICE=cuda /tmp/stan-bench --bench --noplot 2>&1 | grep -v '^train:\|^generate:' || true
     echo "== STAN on the real whole day (experiments/gpu.toml), timings in the manifest =="
     local out=${OUT:-results}
-    timeout "${GPU_RUN_TIMEOUT:-330}" /tmp/stan run experiments/gpu.toml --out "$out/results" || echo "stan run exited with $?"
+    timeout "${GPU_RUN_TIMEOUT:-330}" /tmp/stan run experiments/gpu.toml --out "$out/results" \
+        || { echo "stan run exited with $? (124: GPU_RUN_TIMEOUT reached)"; failed=1; }
     cat "$out"/results/gpu/*/manifest.json 2>/dev/null | python3 -c 'import sys, json
 m = json.load(sys.stdin)
 for s in m.get("stages", []): print(s)
 d = m["generators"]["stan"]["details"]
 print("train flows/s", d["train"]["flows_per_sec"], "epochs", d["train"]["epochs_run"],
       "generate flows/s", d["generate"]["flows_per_sec"], "rows", d["generate"]["rows"])' || true
+    # Every step runs even after a failure; the exit status reports any of them.
+    return "$failed"
 }
 
 case "${1:-}" in
