@@ -70,7 +70,12 @@ pub struct Manifest {
     pub spec_hash: String,
     pub spec: serde_json::Value,
     pub crate_version: String,
+    /// Revision of the checkout the run was started in (`-dirty` with uncommitted changes).
     pub git_revision: Option<String>,
+    /// Revision the `stan` binary was built from (`-dirty` likewise; "unknown" outside git).
+    /// It is the one that says which code produced the figures when the two differ.
+    #[serde(default)]
+    pub build_revision: Option<String>,
     pub data: DataInfo,
     pub split: SplitInfo,
     pub encoder: Option<Encoder>,
@@ -92,6 +97,7 @@ impl Manifest {
             spec: serde_json::to_value(spec).unwrap_or_default(),
             crate_version: env!("CARGO_PKG_VERSION").into(),
             git_revision: git_revision(),
+            build_revision: Some(env!("STAN_BUILD_REVISION").to_string()),
             data: DataInfo::default(),
             split: SplitInfo::default(),
             encoder: None,
