@@ -2,24 +2,11 @@
 //! carry it next to the revision of the checkout they ran in, because the two differ whenever a
 //! binary built earlier runs in a checkout that moved on (or the reverse).
 
-use std::process::Command;
-
-fn git(args: &[&str]) -> Option<String> {
-    let out = Command::new("git").args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
+#[path = "src/run/revision.rs"]
+mod revision;
 
 fn main() {
-    let rev = match git(&["rev-parse", "HEAD"]) {
-        Some(rev) => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            if dirty { format!("{rev}-dirty") } else { rev }
-        }
-        None => "unknown".to_string(),
-    };
+    let rev = revision::git_revision().unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=STAN_BUILD_REVISION={rev}");
     // A new commit, a staged change or an edited source file can change the answer.
     for path in [

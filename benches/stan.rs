@@ -112,11 +112,11 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-/// The machine's matmul peak through candle (gemm crate, f32, CPU): the denominator of the
+/// The machine's peaks: matmul through candle (gemm crate, f32, CPU): the denominator of the
 /// arithmetic floors in PERFORMANCE.md. Throughput is in FLOPs (2 m n k per product), so
 /// criterion's "Gelem/s" reads as GFLOP/s. Shapes: square 1024 (the best case) and the STAN
 /// output layer of one training batch (512 x 128 times 128 x 5072: all heads' logits).
-fn gemm_peak(c: &mut Criterion) {
+fn machine_peaks(c: &mut Criterion) {
     use candle_core::{Device, Tensor};
     let mut g = c.benchmark_group("gemm_f32");
     g.sample_size(10)
@@ -151,7 +151,7 @@ fn gemm_peak(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, gemm_peak);
+criterion_group!(benches, bench, machine_peaks);
 
 /// Thread settings as in the CLI (see `stan::runtime::init_thread_env`).
 fn main() {

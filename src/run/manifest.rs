@@ -96,7 +96,7 @@ impl Manifest {
             spec_hash: spec.hash(),
             spec: serde_json::to_value(spec).unwrap_or_default(),
             crate_version: env!("CARGO_PKG_VERSION").into(),
-            git_revision: git_revision(),
+            git_revision: super::revision::git_revision(),
             build_revision: Some(env!("STAN_BUILD_REVISION").to_string()),
             data: DataInfo::default(),
             split: SplitInfo::default(),
@@ -145,23 +145,4 @@ impl Manifest {
         serde_json::from_str(&s)
             .map_err(|e| crate::Error::Other(format!("{}: {e}", path.display())))
     }
-}
-
-/// The git revision of the working directory, if it is a git checkout (with `-dirty` when it
-/// has uncommitted changes to tracked files).
-fn git_revision() -> Option<String> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let rev = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let dirty = std::process::Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=no"])
-        .output()
-        .map(|o| !o.stdout.is_empty())
-        .unwrap_or(false);
-    Some(if dirty { format!("{rev}-dirty") } else { rev })
 }

@@ -8,6 +8,7 @@
 
 pub mod manifest;
 pub mod prepare;
+mod revision;
 
 use crate::baselines::{self, BayesChain, Marginals, RowSampler};
 use crate::data::hosts::HostTraffic;
