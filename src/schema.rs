@@ -7,10 +7,61 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum AttrKind {
     /// A real value, modelled by a mixture-density head. Samples outside `[min, max]` are
-    /// invalid and redrawn a bounded number of times.
-    Continuous { min: f32, max: f32 },
+    /// invalid and redrawn a bounded number of times. `rounding` says how the encoding's
+    /// decoder quantises the value (counts, seconds, milliseconds); the binned likelihood then
+    /// scores a training value by the whole interval that decodes to it (see [`Rounding`]).
+    Continuous {
+        min: f32,
+        max: f32,
+        #[serde(default)]
+        rounding: Option<Rounding>,
+    },
     /// A class index in `0..cardinality`, modelled by a softmax head. Stored in rows as `f32`.
     Discrete { cardinality: usize },
+}
+
+/// The decoder of a log-encoded quantity: an encoded `x` stands for the value
+/// `round(max(0, expm1(x * scale)) * per_unit) / per_unit` (`per_unit` = 1 for counts and whole
+/// seconds, 1000 for milliseconds).
+///
+/// Why the model needs it: many encoded values of NetFlow fields are small integers (54 % of
+/// the inter-arrival gaps are 0 s, most flows have 1 to 10 packets), and the decoder turns
+/// every draw in `[enc(v - d), enc(v + d))`, `d = 0.5 / per_unit`, into `v`. For `v` = 1 s of
+/// gap that interval is ten times wider than STAN's likelihood bin (2h = 0.005 encoded units),
+/// so a model scored on the narrow bin is free to put mass between the bins, and all of it came
+/// back as some small value after decoding (too many zero gaps, hence too many flows).
+/// [`Rounding::cell`] gives the interval the likelihood must score instead.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rounding {
+    /// Encoded `x = ln(1 + v) / scale`.
+    pub scale: f64,
+    /// Decoded values are whole multiples of `1 / per_unit`.
+    pub per_unit: f64,
+}
+
+impl Rounding {
+    /// The encoded value of a decoded value `v >= 0`.
+    pub fn encode(&self, v: f64) -> f64 {
+        v.ln_1p() / self.scale
+    }
+
+    /// The decoded value of an encoded `x` (never negative).
+    pub fn decode(&self, x: f64) -> f64 {
+        ((x * self.scale).exp_m1().max(0.0) * self.per_unit).round() / self.per_unit
+    }
+
+    /// The encoded interval `(lo, hi)` of every `x'` that decodes to the same value as `x`;
+    /// `lo` is minus infinity for the value 0 (the decoder maps every negative draw to 0).
+    pub fn cell(&self, x: f64) -> (f64, f64) {
+        let v = self.decode(x);
+        let d = 0.5 / self.per_unit;
+        let lo = if v > 0.0 {
+            self.encode(v - d)
+        } else {
+            f64::NEG_INFINITY
+        };
+        (lo, self.encode(v + d))
+    }
 }
 
 /// One column of an encoded row.
@@ -27,7 +78,11 @@ impl Attribute {
     pub fn continuous(name: &str, min: f32, max: f32) -> Self {
         Attribute {
             name: name.into(),
-            kind: AttrKind::Continuous { min, max },
+            kind: AttrKind::Continuous {
+                min,
+                max,
+                rounding: None,
+            },
             given: false,
         }
     }
@@ -37,6 +92,13 @@ impl Attribute {
             kind: AttrKind::Discrete { cardinality },
             given: false,
         }
+    }
+    /// Declare how the decoder rounds this continuous attribute (no effect on a discrete one).
+    pub fn rounded(mut self, r: Rounding) -> Self {
+        if let AttrKind::Continuous { rounding, .. } = &mut self.kind {
+            *rounding = Some(r);
+        }
+        self
     }
     pub fn given(mut self) -> Self {
         self.given = true;
@@ -194,5 +256,39 @@ mod tests {
         assert_eq!(head.n_rows() + tail.n_rows(), s.n_rows());
         let (all, none) = s.split_tail(0.0);
         assert_eq!((all, none.n_hosts()), (s.clone(), 0));
+    }
+
+    #[test]
+    fn rounding_cells_partition_the_line_and_contain_their_values() {
+        // Counts with ln(1 + 1e6) as scale, as the encoder would fit them.
+        let r = Rounding {
+            scale: 1e6f64.ln_1p(),
+            per_unit: 1.0,
+        };
+        // Hand-computed: 3 is encoded as ln 4 / s and decodes from [ln 3.5 / s, ln 4.5 / s).
+        let x3 = r.encode(3.0);
+        assert_eq!(r.decode(x3), 3.0);
+        let (lo, hi) = r.cell(x3);
+        assert!((lo - 3.5f64.ln() / r.scale).abs() < 1e-15);
+        assert!((hi - 4.5f64.ln() / r.scale).abs() < 1e-15);
+        // Zero owns everything below ln 1.5 / s, negative draws included.
+        assert_eq!(r.cell(0.0), (f64::NEG_INFINITY, 1.5f64.ln() / r.scale));
+        assert_eq!(r.decode(-0.3), 0.0);
+        // Adjacent cells meet, and the edges decode to the right side.
+        for v in [0.0, 1.0, 2.0, 57.0, 9999.0] {
+            let (_, hi) = r.cell(r.encode(v));
+            let (next_lo, _) = r.cell(r.encode(v + 1.0));
+            assert!((hi - next_lo).abs() < 1e-14, "{v}: {hi} vs {next_lo}");
+            assert_eq!(r.decode(hi - 1e-9), v);
+            assert_eq!(r.decode(hi + 1e-9), v + 1.0);
+        }
+        // Milliseconds: 0.25 s is 250 units of 1/1000.
+        let ms = Rounding {
+            scale: 400f64.ln_1p(),
+            per_unit: 1000.0,
+        };
+        let (lo, hi) = ms.cell(ms.encode(0.25));
+        assert!((lo - 1.2495f64.ln() / ms.scale).abs() < 1e-15);
+        assert!((hi - 1.2505f64.ln() / ms.scale).abs() < 1e-15);
     }
 }

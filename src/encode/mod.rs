@@ -30,7 +30,7 @@
 use crate::data::flow::{Flags, Flow, Label, PROTOCOLS, Proto, second_of_day};
 use crate::data::hosts::HostTraffic;
 use crate::error::{Error, Result};
-use crate::schema::{Attribute, Conditioner, Schema, Sequences};
+use crate::schema::{Attribute, Conditioner, Rounding, Schema, Sequences};
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
@@ -164,13 +164,15 @@ impl Encoder {
 
     /// The attribute list the model is built from.
     pub fn schema(&self) -> Schema {
-        let c = |n: &str| Attribute::continuous(n, 0.0, CONTINUOUS_MAX);
+        let c = |n: &str, i: usize| {
+            Attribute::continuous(n, 0.0, CONTINUOUS_MAX).rounded(self.rounding(i))
+        };
         let mut attrs = vec![
             Attribute::discrete("hour", 24).given(),
-            c("gap"),
-            c("byt"),
-            c("pkt"),
-            c("td"),
+            c("gap", 0),
+            c("byt", 1),
+            c("pkt", 2),
+            c("td", 3),
             Attribute::discrete("own_port", PORT_CLASSES),
             Attribute::discrete("remote_port", PORT_CLASSES),
             Attribute::discrete("ip_a", 256),
@@ -243,19 +245,27 @@ impl Encoder {
         Ok(seq)
     }
 
+    /// How the continuous field `i` of `[gap, byt, pkt, td]` is decoded: whole seconds, whole
+    /// bytes and packets, milliseconds. The model's likelihood uses the same cells.
+    pub fn rounding(&self, i: usize) -> Rounding {
+        Rounding {
+            scale: self.scales[i],
+            per_unit: if i == 3 { 1000.0 } else { 1.0 },
+        }
+    }
+
     /// Seconds encoded by a `gap` value (rounded to whole seconds, never negative).
     pub fn decode_gap(&self, x: f32) -> i64 {
-        ((x as f64 * self.scales[0]).exp_m1().round().max(0.0)) as i64
+        self.rounding(0).decode(x as f64) as i64
     }
 
     /// Decode one row of host `own_ip` whose clock is `clock`; returns the flow (its `te` is the
     /// new clock).
     pub fn decode_row(&self, row: &[f32], own_ip: u32, clock: i64, rng: &mut impl Rng) -> Flow {
         let te = clock + self.decode_gap(row[col::GAP]);
-        let cont = |x: f32, s: f64| (x as f64 * s).exp_m1().max(0.0);
-        let byt = cont(row[col::BYT], self.scales[1]).round() as u64;
-        let pkt = cont(row[col::PKT], self.scales[2]).round() as u64;
-        let td = (cont(row[col::TD], self.scales[3]) * 1000.0).round() / 1000.0;
+        let byt = self.rounding(1).decode(row[col::BYT] as f64) as u64;
+        let pkt = self.rounding(2).decode(row[col::PKT] as f64) as u64;
+        let td = self.rounding(3).decode(row[col::TD] as f64);
         let cls = |i: usize| row[i].max(0.0) as usize;
         let own_port = port_from_class(cls(col::OWN_PORT), rng);
         let remote_port = port_from_class(cls(col::REMOTE_PORT), rng);

@@ -97,17 +97,20 @@ struct Slot<S> {
 impl<S> Slot<S> {
     /// Sample the head at `pos` from its raw outputs into `row`.
     ///
-    /// With the binned likelihood (half-width `h > 0`), a continuous draw below `min + h` is
-    /// returned as `min` itself: training scored a row at the bound by the open cell
-    /// P(Y <= min + h) (see `mdn_log_prob`), so that is the mass the model gives the bound.
-    /// Drawing inside the bin instead (and redrawing below `min`) turned the point masses of
-    /// zero-inflated fields (a third of NetFlow durations are exactly 0) into small positive
-    /// values. Draws above `max` (and below `min` when `h = 0`) are redrawn.
+    /// With the binned likelihood (`h > 0`), a continuous draw below the attribute's bottom
+    /// edge is returned as `min` itself: training scored a row at the bound by the open cell
+    /// P(Y <= bottom) (see `mdn::cell`), so that is the mass the model gives the bound. The
+    /// edge is `min + h`, or the decoder's rounding edge when that is higher (`ln 1.5 / s` for
+    /// a zero gap). Drawing inside the bin instead (and redrawing below `min`) turned the point
+    /// masses of zero-inflated fields (a third of NetFlow durations are exactly 0) into small
+    /// positive values. Draws above `max` (and below `min` when `h = 0`) are redrawn.
     fn sample(&mut self, layout: &Layout, pos: usize, raw: &[f32], max_redraws: usize, h: f32) {
         let attr = layout.heads[pos].attr;
         let v = match layout.attrs[attr].kind {
             Kind::Discrete { .. } => sample_softmax(raw, &mut self.scratch, &mut self.rng) as f32,
-            Kind::Continuous { min, max, .. } => {
+            Kind::Continuous {
+                min, max, bottom, ..
+            } => {
                 let k = layout.k_mix;
                 let lowest = if h > 0.0 { f32::NEG_INFINITY } else { min };
                 let mut v = sample_mdn(raw, k, &mut self.scratch, &mut self.rng);
@@ -122,7 +125,7 @@ impl<S> Slot<S> {
                     self.redraws += 1;
                     v = sample_mdn(raw, k, &mut self.scratch, &mut self.rng);
                 }
-                if v < min + h { min } else { v }
+                if v < bottom { min } else { v }
             }
         };
         self.row[attr] = v;

@@ -9,6 +9,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 
 use crate::Result;
+use crate::schema::Rounding;
 
 pub(crate) const LN_2PI: f64 = 1.837_877_066_409_345_5;
 /// The head's raw mean outputs are multiplied by this: Adam moves every parameter by about
@@ -55,35 +56,55 @@ fn log_phi_tail(t: &Tensor) -> Result<Tensor> {
 
 /// Distance below `y` used as the lower edge of an open bottom cell (the encoded ranges are
 /// about [0, 1.25], so this is minus infinity for every component the clamps allow).
-const OPEN_EDGE: f64 = 1e3;
+pub(crate) const OPEN_EDGE: f64 = 1e3;
 
-/// ln P(y - h < Y <= y + h) per component, computed in f64: y [B,1], mu/log_sigma [B,K]. With
-/// `floor = Some(m)`, rows with y <= m get the open cell ln P(Y <= y + h) instead (see
-/// [`mdn_log_prob`]).
+/// The likelihood cell `(lo, hi)` of a training value `y` of a continuous attribute with lower
+/// bound `min`: STAN's bin `[y - h, y + h]`, widened to the whole interval that the decoder turns
+/// into the same value (`rounding`, see [`crate::schema::Rounding`]), and open below
+/// (`lo = y - OPEN_EDGE`) for a value on the bound. Generation maps a draw to a value by the
+/// same cells (see [`bottom_edge`]), so the probability the model is trained to give a decoded
+/// value is the probability with which it generates it.
+pub(crate) fn cell(y: f64, min: f64, h: f64, rounding: Option<Rounding>) -> (f64, f64) {
+    let (mut lo, mut hi) = (y - h, y + h);
+    if let Some(r) = rounding {
+        let (a, b) = r.cell(y);
+        lo = lo.min(a);
+        hi = hi.max(b);
+    }
+    if y <= min || !lo.is_finite() {
+        lo = y - OPEN_EDGE;
+    }
+    (lo, hi)
+}
+
+/// Upper edge of the bottom cell: generation returns every draw below it as `min` (h > 0).
+pub(crate) fn bottom_edge(min: f32, h: f64, rounding: Option<Rounding>) -> f32 {
+    if h > 0.0 {
+        cell(min as f64, min as f64, h, rounding).1 as f32
+    } else {
+        min
+    }
+}
+
+/// ln P(lo < Y <= hi) per component, computed in f64: y, lo, hi [B,1] (`y` inside its cell),
+/// mu/log_sigma [B,K] -> [B,K].
 ///
 /// The CDF difference is taken on the side of the mean where both CDF values are small
 /// (reflecting when y > mu); when even the upper end lies below `TAIL_Z` standard deviations
 /// both CDFs come from the asymptotic series and are subtracted in log space.
-fn log_bin(
+fn log_cell(
     y: &Tensor,
+    lo: &Tensor,
+    hi: &Tensor,
     mu: &Tensor,
     log_sigma: &Tensor,
-    h: f64,
-    floor: Option<f64>,
 ) -> Result<Tensor> {
     let dt = mu.dtype();
-    let (y, mu, ls) = (
-        y.to_dtype(DType::F64)?,
-        mu.to_dtype(DType::F64)?,
-        log_sigma.to_dtype(DType::F64)?,
-    );
+    let f = |t: &Tensor| t.to_dtype(DType::F64);
+    let (y, lo, hi, mu, ls) = (f(y)?, f(lo)?, f(hi)?, f(mu)?, f(log_sigma)?);
     let inv = ls.neg()?.exp()?;
-    let lower = match floor {
-        Some(m) => y.le(m)?.where_cond(&(&y - OPEN_EDGE)?, &(&y - h)?)?,
-        None => (&y - h)?,
-    };
-    let za = lower.broadcast_sub(&mu)?.mul(&inv)?;
-    let zb = (&y + h)?.broadcast_sub(&mu)?.mul(&inv)?;
+    let za = lo.broadcast_sub(&mu)?.mul(&inv)?;
+    let zb = hi.broadcast_sub(&mu)?.mul(&inv)?;
     let flip = y.broadcast_sub(&mu)?.gt(0.0)?;
     let lo = flip.where_cond(&zb.neg()?, &za)?;
     let hi = flip.where_cond(&za.neg()?, &zb)?;
@@ -119,18 +140,41 @@ pub(crate) fn mdn_log_prob(
     half_width: f64,
     floor: Option<f64>,
 ) -> Result<Tensor> {
-    let logits = params.narrow(1, 0, k)?;
+    if half_width > 0.0 {
+        let y64 = y.to_dtype(DType::F64)?;
+        let lo = match floor {
+            Some(m) => y64
+                .le(m)?
+                .where_cond(&(&y64 - OPEN_EDGE)?, &(&y64 - half_width)?)?,
+            None => (&y64 - half_width)?,
+        };
+        return mdn_log_prob_cells(params, y, &lo, &(&y64 + half_width)?, k);
+    }
+    let (log_pi, mu, ls) = mixture(params, k)?;
+    Ok((log_pi + log_normal(y, &mu, &ls)?)?.log_sum_exp(1)?)
+}
+
+/// Per-sample log-probability of the cells `(lo, hi]` [B, 1] (f64, from [`cell`]) that hold the
+/// values `y` [B, 1] under a mixture head's raw outputs `params` [B, 3K] -> [B].
+pub(crate) fn mdn_log_prob_cells(
+    params: &Tensor,
+    y: &Tensor,
+    lo: &Tensor,
+    hi: &Tensor,
+    k: usize,
+) -> Result<Tensor> {
+    let (log_pi, mu, ls) = mixture(params, k)?;
+    Ok((log_pi + log_cell(y, lo, hi, &mu, &ls)?)?.log_sum_exp(1)?)
+}
+
+/// (log weights, means, clamped log-sigmas) [B, K] each, from raw outputs [B, 3K].
+fn mixture(params: &Tensor, k: usize) -> Result<(Tensor, Tensor, Tensor)> {
+    let log_pi = candle_nn::ops::log_softmax(&params.narrow(1, 0, k)?, 1)?;
     let mu = (params.narrow(1, k, k)? * MEAN_SCALE)?;
     let ls = params
         .narrow(1, 2 * k, k)?
         .clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)?;
-    let log_pi = candle_nn::ops::log_softmax(&logits, 1)?;
-    let comp = if half_width > 0.0 {
-        log_bin(y, &mu, &ls, half_width, floor)?
-    } else {
-        log_normal(y, &mu, &ls)?
-    };
-    Ok((log_pi + comp)?.log_sum_exp(1)?)
+    Ok((log_pi, mu, ls))
 }
 
 /// Per-sample log-probability of class `target` [B] (u32) under `softmax(logits)` [B, C] -> [B].
@@ -246,6 +290,69 @@ mod tests {
                 "{} vs {}",
                 binned[r],
                 bin.ln()
+            );
+        }
+    }
+
+    /// Cells from [`cell`] (rounding-widened, asymmetric, open at the bound) against statrs.
+    #[test]
+    fn cell_log_prob_matches_statrs() {
+        let dev = Device::Cpu;
+        let r = Rounding {
+            scale: 700f64.ln_1p(),
+            per_unit: 1.0,
+        };
+        let h = 1.0 / 400.0;
+        // Hand-computed edges: a gap of 1 s owns [ln 1.5, ln 2.5] / s (wider than y +- h); a
+        // gap of 500 s keeps STAN's bin (its rounding cell is narrower); 0 s is open below.
+        let (y1, y500) = (r.encode(1.0), r.encode(500.0));
+        let c1 = cell(y1, 0.0, h, Some(r));
+        assert_eq!(c1, (1.5f64.ln() / r.scale, 2.5f64.ln() / r.scale));
+        assert_eq!(cell(y500, 0.0, h, Some(r)), (y500 - h, y500 + h));
+        assert_eq!(
+            cell(0.0, 0.0, h, Some(r)),
+            (-OPEN_EDGE, 1.5f64.ln() / r.scale)
+        );
+        assert_eq!(cell(0.3, 0.0, h, None), (0.3 - h, 0.3 + h));
+        assert_eq!(bottom_edge(0.0, h, Some(r)), (1.5f64.ln() / r.scale) as f32);
+        assert_eq!(bottom_edge(0.0, h, None), h as f32);
+        assert_eq!(bottom_edge(0.0, 0.0, Some(r)), 0.0);
+
+        let p = [
+            [0.3, -0.2, 0.2, 0.6, (0.05f64).ln(), (0.2f64).ln()],
+            [-1.0, 0.5, 0.0, 0.02, (0.5f64).ln(), (0.01f64).ln()],
+            [0.0, 1.0, 9.0, 2.0, (0.3f64).ln(), (0.02f64).ln()],
+        ];
+        let ys = [y1, 0.0, y500];
+        let cells: Vec<(f64, f64)> = ys.iter().map(|&y| cell(y, 0.0, h, Some(r))).collect();
+        let col = |f: &dyn Fn(usize) -> f64| {
+            Tensor::new(&[f(0), f(1), f(2)], &dev)
+                .unwrap()
+                .unsqueeze(1)
+                .unwrap()
+        };
+        let lp = mdn_log_prob_cells(
+            &Tensor::new(&p, &dev).unwrap(),
+            &col(&|i| ys[i]),
+            &col(&|i| cells[i].0),
+            &col(&|i| cells[i].1),
+            2,
+        )
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap();
+        for (row, &(lo, hi)) in cells.iter().enumerate() {
+            let z = p[row][0].exp() + p[row][1].exp();
+            let mut prob = 0.0;
+            for c in 0..2 {
+                let n = Normal::new(p[row][2 + c] * MEAN_SCALE, p[row][4 + c].exp()).unwrap();
+                prob += p[row][c].exp() / z * (n.cdf(hi) - n.cdf(lo));
+            }
+            assert!(
+                (lp[row] - prob.ln()).abs() < 1e-7,
+                "row {row}: {} vs {}",
+                lp[row],
+                prob.ln()
             );
         }
     }

@@ -15,14 +15,28 @@ use candle_core::{DType, Device, Tensor};
 
 use super::config::StanConfig;
 use super::layers::{Init, Params, conv1d_cl, hidden_degrees, mask_tensor, masked_linear, sub_rng};
-use super::mdn::{MEAN_SCALE, mdn_log_prob, softmax_log_prob};
-use crate::schema::{AttrKind, Schema, Sequences};
+use super::mdn::{
+    MEAN_SCALE, bottom_edge, cell, mdn_log_prob, mdn_log_prob_cells, softmax_log_prob,
+};
+use crate::schema::{AttrKind, Rounding, Schema, Sequences};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug)]
 pub(crate) enum Kind {
-    Continuous { min: f32, max: f32, col: usize },
-    Discrete { card: usize, emb: usize, col: usize },
+    Continuous {
+        min: f32,
+        max: f32,
+        col: usize,
+        /// The decoder's rounding, if any: widens the likelihood cells (see [`cell`]).
+        rounding: Option<Rounding>,
+        /// Generation returns every draw below this edge as `min` ([`bottom_edge`]).
+        bottom: f32,
+    },
+    Discrete {
+        card: usize,
+        emb: usize,
+        col: usize,
+    },
 }
 
 /// Per-attribute layout information.
@@ -77,7 +91,7 @@ impl Layout {
                 )));
             }
             match a.kind {
-                AttrKind::Continuous { min, max }
+                AttrKind::Continuous { min, max, .. }
                     if !(min < max && min.is_finite() && max.is_finite()) =>
                 {
                     return Err(Error::Invalid(format!(
@@ -132,12 +146,14 @@ impl Layout {
         let (mut cont, mut disc) = (Vec::new(), Vec::new());
         for (i, a) in schema.attrs.iter().enumerate() {
             let kind = match a.kind {
-                AttrKind::Continuous { min, max } => {
+                AttrKind::Continuous { min, max, rounding } => {
                     cont.push(i);
                     Kind::Continuous {
                         min,
                         max,
                         col: cont.len() - 1,
+                        rounding,
+                        bottom: bottom_edge(min, cfg.bin_half_width as f64, rounding),
                     }
                 }
                 AttrKind::Discrete { cardinality } => {
@@ -207,6 +223,9 @@ pub(crate) struct RowData {
     pub ids: Vec<Tensor>,
     /// [M, 1] in the model dtype.
     pub present: Tensor,
+    /// Likelihood cells of the continuous values, [M, 2 * n_cont] f64 as (lo, hi) pairs in
+    /// column order; only on training tables ([`RowData::with_cells`]), computed once.
+    pub cells: Option<Tensor>,
 }
 
 impl RowData {
@@ -239,11 +258,49 @@ impl RowData {
             ids.push(Tensor::from_slice(&scratch.ids, m, dev)?);
         }
         let present = Tensor::from_slice(present, (m, 1), dev)?.to_dtype(dtype)?;
-        Ok(RowData { cont, ids, present })
+        Ok(RowData {
+            cont,
+            ids,
+            present,
+            cells: None,
+        })
     }
 
-    /// Rows `idx` [M] (u32) of this table.
+    /// Attach the likelihood cells ([`cell`]) of the continuous values of `rows` (the rows this
+    /// table was built from) for the binned likelihood with half-width `h` (none when h = 0).
+    pub fn with_cells(mut self, layout: &Layout, rows: &[f32], h: f64) -> Result<RowData> {
+        if h <= 0.0 || layout.cont.is_empty() {
+            return Ok(self);
+        }
+        let na = layout.n_attrs;
+        let m = rows.len() / na;
+        let mut edges = Vec::with_capacity(m * 2 * layout.cont.len());
+        for r in rows.chunks_exact(na) {
+            for &i in &layout.cont {
+                if let Kind::Continuous { min, rounding, .. } = layout.attrs[i].kind {
+                    let (lo, hi) = cell(r[i] as f64, min as f64, h, rounding);
+                    edges.extend([lo, hi]);
+                }
+            }
+        }
+        let dev = self.present.device().clone();
+        self.cells = Some(Tensor::from_vec(edges, (m, 2 * layout.cont.len()), &dev)?);
+        Ok(self)
+    }
+
+    /// Rows `idx` [M] (u32) of this table, with their likelihood cells.
     pub fn select(&self, idx: &Tensor) -> Result<RowData> {
+        let mut r = self.select_inputs(idx)?;
+        r.cells = self
+            .cells
+            .as_ref()
+            .map(|c| c.index_select(idx, 0))
+            .transpose()?;
+        Ok(r)
+    }
+
+    /// Rows `idx` without their likelihood cells (model inputs only, e.g. context windows).
+    pub fn select_inputs(&self, idx: &Tensor) -> Result<RowData> {
         Ok(RowData {
             cont: self
                 .cont
@@ -256,6 +313,7 @@ impl RowData {
                 .map(|t| t.index_select(idx, 0))
                 .collect::<candle_core::Result<_>>()?,
             present: self.present.index_select(idx, 0)?,
+            cells: None,
         })
     }
 }
@@ -537,7 +595,13 @@ impl Net {
                         .as_ref()
                         .ok_or_else(|| Error::Other("continuous targets missing".into()))?;
                     let y = c.narrow(1, col, 1)?;
-                    mdn_log_prob(out, &y, self.layout.k_mix, h, Some(min as f64))?
+                    match &target.cells {
+                        Some(e) => {
+                            let (lo, hi) = (e.narrow(1, 2 * col, 1)?, e.narrow(1, 2 * col + 1, 1)?);
+                            mdn_log_prob_cells(out, &y, &lo, &hi, self.layout.k_mix)?
+                        }
+                        None => mdn_log_prob(out, &y, self.layout.k_mix, h, Some(min as f64))?,
+                    }
                 }
                 Kind::Discrete { col, .. } => softmax_log_prob(out, &target.ids[col])?,
             };
@@ -551,9 +615,9 @@ impl Net {
     pub fn batch_nll(&self, table: &RowData, idx_w: &Tensor, idx_c: &Tensor) -> Result<Tensor> {
         let b = idx_c.dim(0)?;
         let k = self.layout.window;
-        let wf = self
-            .features(&table.select(idx_w)?)?
-            .reshape((b, k, self.layout.feat_width))?;
+        let wf =
+            self.features(&table.select_inputs(idx_w)?)?
+                .reshape((b, k, self.layout.feat_width))?;
         let cur = table.select(idx_c)?;
         let cf = self.features(&cur)?;
         let out = self.forward(&wf, &cf)?;

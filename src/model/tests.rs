@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use candle_core::{DType, Device, Tensor, Var};
 
 use super::layers::{conv1d_cl, hidden_degrees, masked_linear};
-use super::mdn::{mdn_log_prob, softmax_log_prob};
+use super::mdn::{mdn_log_prob, mdn_log_prob_cells, softmax_log_prob};
 use super::net::Net;
 use super::train::Table;
 use super::*;
-use crate::schema::{Attribute, Schema, Sequences};
+use crate::schema::{AttrKind, Attribute, Rounding, Schema, Sequences};
 
 /// Device for the tests: `STAN_TEST_DEVICE` (cpu | cuda | auto), default cpu; lets
 /// scripts/gpu_check.sh run the same tests on a GPU.
@@ -357,6 +357,19 @@ fn gradient_mdn_exact_and_binned_and_softmax() {
         let e = gradcheck(std::slice::from_ref(&p), &f);
         assert!(e < 1e-5, "mdn h={h} floor={floor:?} rel error {e}");
     }
+    // Asymmetric cells as `cell` builds them: rounding-widened, and open at the bound.
+    let (lo, hi) = (
+        Tensor::new(&[[0.25f64], [-1000.5], [0.895], [0.04]], &dev()).unwrap(),
+        Tensor::new(&[[0.45f64], [-0.45], [0.91], [0.0525]], &dev()).unwrap(),
+    );
+    let f = || {
+        mdn_log_prob_cells(p.as_tensor(), &y, &lo, &hi, k)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+    };
+    let e = gradcheck(std::slice::from_ref(&p), &f);
+    assert!(e < 1e-5, "mdn cells rel error {e}");
     let logits = rand_var(&[4, 7], 9, 2.0);
     let t = Tensor::new(&[0u32, 6, 3, 3], &dev()).unwrap();
     let f = || {
@@ -369,16 +382,32 @@ fn gradient_mdn_exact_and_binned_and_softmax() {
 }
 
 /// End-to-end gradient of the training loss w.r.t. every parameter (embeddings, conv, masked
-/// block, heads), exact and binned likelihood, batch 9, f64.
+/// block, heads), exact and binned likelihood, the latter also with the decoder's rounding
+/// cells on `gap` (values 0..0.7 decode to 0..7 with scale 3), batch 9, f64.
 #[test]
 fn gradient_full_model() {
-    for h in [0.0f32, 0.05] {
+    for (h, rounded) in [(0.0f32, false), (0.05, false), (0.05, true)] {
         let cfg = StanConfig {
             bin_half_width: h,
             ..small_cfg()
         };
-        let net = Net::new(&mixed_schema(), &cfg, 3, &dev(), DType::F64).unwrap();
+        let mut schema = mixed_schema();
+        if rounded {
+            schema.attrs[1] = schema.attrs[1].clone().rounded(Rounding {
+                scale: 3.0,
+                per_unit: 1.0,
+            });
+            assert!(matches!(
+                schema.attrs[1].kind,
+                AttrKind::Continuous {
+                    rounding: Some(_),
+                    ..
+                }
+            ));
+        }
+        let net = Net::new(&schema, &cfg, 3, &dev(), DType::F64).unwrap();
         let t = Table::new(&net, &mixed_rows(&[5, 4], 2)).unwrap();
+        assert_eq!(t.rows.cells.is_some(), h > 0.0);
         let rows: Vec<u32> = (0..9).collect();
         let (w, c) = t
             .indices(&rows, 3, net.device(), &mut Vec::new(), &mut Vec::new())
@@ -399,7 +428,10 @@ fn gradient_full_model() {
                 .unwrap()
         };
         let e = gradcheck(&vars, &f);
-        assert!(e < 1e-5, "full model (h={h}) rel error {e}");
+        assert!(
+            e < 1e-5,
+            "full model (h={h}, rounded {rounded}) rel error {e}"
+        );
     }
 }
 

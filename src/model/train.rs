@@ -65,7 +65,8 @@ impl Table {
             net.device(),
             net.dtype(),
             &mut scratch,
-        )?;
+        )?
+        .with_cells(&net.layout, &vals, net.cfg.bin_half_width as f64)?;
         let mut row_start = vec![0u32; n];
         for h in 0..seq.n_hosts() {
             let r = seq.host(h);
