@@ -148,23 +148,38 @@ pub(crate) fn mdn_log_prob(
                 .where_cond(&(&y64 - OPEN_EDGE)?, &(&y64 - half_width)?)?,
             None => (&y64 - half_width)?,
         };
-        return mdn_log_prob_cells(params, y, &lo, &(&y64 + half_width)?, k);
+        let cells = Tensor::cat(&[&lo, &(&y64 + half_width)?], 1)?;
+        return mdn_log_prob_cells(params, y, &cells, k);
     }
     let (log_pi, mu, ls) = mixture(params, k)?;
     Ok((log_pi + log_normal(y, &mu, &ls)?)?.log_sum_exp(1)?)
 }
 
-/// Per-sample log-probability of the cells `(lo, hi]` [B, 1] (f64, from [`cell`]) that hold the
-/// values `y` [B, 1] under a mixture head's raw outputs `params` [B, 3K] -> [B].
+/// Per-sample log-probability of the cells `(lo, hi]` (`cells` [B, 2] f64 as (lo, hi), from
+/// [`cell`]) that hold the values `y` [B, 1] under a mixture head's raw outputs `params`
+/// [B, 3K] -> [B]. Fused on CPU (`mdn_cpu`), composed from candle operations elsewhere.
 pub(crate) fn mdn_log_prob_cells(
     params: &Tensor,
     y: &Tensor,
-    lo: &Tensor,
-    hi: &Tensor,
+    cells: &Tensor,
     k: usize,
 ) -> Result<Tensor> {
+    if let Some(lp) = super::mdn_cpu::cell_log_prob_cpu(params, cells, k) {
+        return Ok(lp?);
+    }
+    mdn_log_prob_cells_composed(params, y, cells, k)
+}
+
+/// [`mdn_log_prob_cells`] from candle operations (any device).
+pub(crate) fn mdn_log_prob_cells_composed(
+    params: &Tensor,
+    y: &Tensor,
+    cells: &Tensor,
+    k: usize,
+) -> Result<Tensor> {
+    let (lo, hi) = (cells.narrow(1, 0, 1)?, cells.narrow(1, 1, 1)?);
     let (log_pi, mu, ls) = mixture(params, k)?;
-    Ok((log_pi + log_cell(y, lo, hi, &mu, &ls)?)?.log_sum_exp(1)?)
+    Ok((log_pi + log_cell(y, &lo, &hi, &mu, &ls)?)?.log_sum_exp(1)?)
 }
 
 /// (log weights, means, clamped log-sigmas) [B, K] each, from raw outputs [B, 3K].
@@ -331,16 +346,16 @@ mod tests {
                 .unsqueeze(1)
                 .unwrap()
         };
-        let lp = mdn_log_prob_cells(
-            &Tensor::new(&p, &dev).unwrap(),
-            &col(&|i| ys[i]),
-            &col(&|i| cells[i].0),
-            &col(&|i| cells[i].1),
-            2,
-        )
-        .unwrap()
-        .to_vec1::<f64>()
-        .unwrap();
+        let cell_t = Tensor::cat(&[col(&|i| cells[i].0), col(&|i| cells[i].1)], 1).unwrap();
+        let params = Tensor::new(&p, &dev).unwrap();
+        let composed = mdn_log_prob_cells_composed(&params, &col(&|i| ys[i]), &cell_t, 2)
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
+        let lp = mdn_log_prob_cells(&params, &col(&|i| ys[i]), &cell_t, 2)
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
         for (row, &(lo, hi)) in cells.iter().enumerate() {
             let z = p[row][0].exp() + p[row][1].exp();
             let mut prob = 0.0;
@@ -348,12 +363,13 @@ mod tests {
                 let n = Normal::new(p[row][2 + c] * MEAN_SCALE, p[row][4 + c].exp()).unwrap();
                 prob += p[row][c].exp() / z * (n.cdf(hi) - n.cdf(lo));
             }
-            assert!(
-                (lp[row] - prob.ln()).abs() < 1e-7,
-                "row {row}: {} vs {}",
-                lp[row],
-                prob.ln()
-            );
+            for (path, v) in [("fused", lp[row]), ("composed", composed[row])] {
+                assert!(
+                    (v - prob.ln()).abs() < 1e-7,
+                    "{path} row {row}: {v} vs {}",
+                    prob.ln()
+                );
+            }
         }
     }
 

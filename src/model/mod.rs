@@ -16,6 +16,7 @@ pub mod config;
 mod generate;
 mod layers;
 mod mdn;
+mod mdn_cpu;
 mod net;
 mod train;
 mod xent;

@@ -597,8 +597,8 @@ impl Net {
                     let y = c.narrow(1, col, 1)?;
                     match &target.cells {
                         Some(e) => {
-                            let (lo, hi) = (e.narrow(1, 2 * col, 1)?, e.narrow(1, 2 * col + 1, 1)?);
-                            mdn_log_prob_cells(out, &y, &lo, &hi, self.layout.k_mix)?
+                            let cells = e.narrow(1, 2 * col, 2)?;
+                            mdn_log_prob_cells(out, &y, &cells, self.layout.k_mix)?
                         }
                         None => mdn_log_prob(out, &y, self.layout.k_mix, h, Some(min as f64))?,
                     }

@@ -358,12 +358,18 @@ fn gradient_mdn_exact_and_binned_and_softmax() {
         assert!(e < 1e-5, "mdn h={h} floor={floor:?} rel error {e}");
     }
     // Asymmetric cells as `cell` builds them: rounding-widened, and open at the bound.
-    let (lo, hi) = (
-        Tensor::new(&[[0.25f64], [-1000.5], [0.895], [0.04]], &dev()).unwrap(),
-        Tensor::new(&[[0.45f64], [-0.45], [0.91], [0.0525]], &dev()).unwrap(),
-    );
+    let cells = Tensor::new(
+        &[
+            [0.25f64, 0.45],
+            [-1000.5, -0.45],
+            [0.895, 0.91],
+            [0.04, 0.0525],
+        ],
+        &dev(),
+    )
+    .unwrap();
     let f = || {
-        mdn_log_prob_cells(p.as_tensor(), &y, &lo, &hi, k)
+        mdn_log_prob_cells(p.as_tensor(), &y, &cells, k)
             .unwrap()
             .sum_all()
             .unwrap()
@@ -379,6 +385,70 @@ fn gradient_mdn_exact_and_binned_and_softmax() {
             .unwrap()
     };
     assert!(gradcheck(std::slice::from_ref(&logits), &f) < 1e-6);
+}
+
+/// The fused CPU mixture kernel equals the composed candle version (the one other devices
+/// run), values and gradients, over cells near and far from the components (tails to ~30
+/// sigma), open cells, and log-sigmas beyond both clamps.
+#[test]
+fn fused_mixture_cells_match_composed() {
+    use super::mdn::mdn_log_prob_cells_composed;
+    let k = 4;
+    let b = 64;
+    let p = rand_var(&[b, 3 * k], 21, 3.0);
+    // Push some log-sigmas beyond the clamps (gradient 0 there on both paths).
+    let mut pv = p.as_tensor().to_vec2::<f64>().unwrap();
+    pv[0][2 * k] = -12.0;
+    pv[1][2 * k + 1] = 7.0;
+    p.set(&Tensor::new(pv, &dev()).unwrap()).unwrap();
+    let mut cells = Vec::new();
+    let mut ys = Vec::new();
+    for i in 0..b {
+        let y = (i as f64 / b as f64) * 1.4 - 0.2;
+        let (lo, hi) = match i % 4 {
+            0 => (y - 1000.0, y + 0.01),   // open bottom cell
+            1 => (y - 0.0025, y + 0.0025), // STAN's bin
+            2 => (y - 0.05, y + 0.08),     // a wide rounding cell
+            _ => (y - 1e-4, y + 1e-4),
+        };
+        cells.extend([lo, hi]);
+        ys.push(y);
+    }
+    let cells = Tensor::from_vec(cells, (b, 2), &dev()).unwrap();
+    let y = Tensor::from_vec(ys, (b, 1), &dev()).unwrap();
+    let w = rand_var(&[b], 22, 1.0).as_detached_tensor();
+    let run = |fused: bool| {
+        let lp = if fused {
+            mdn_log_prob_cells(p.as_tensor(), &y, &cells, k).unwrap()
+        } else {
+            mdn_log_prob_cells_composed(p.as_tensor(), &y, &cells, k).unwrap()
+        };
+        let g = (&lp * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let grad = g.get(p.as_tensor()).unwrap().to_vec2::<f64>().unwrap();
+        (lp.to_vec1::<f64>().unwrap(), grad)
+    };
+    let ((lf, gf), (lc, gc)) = (run(true), run(false));
+    for i in 0..b {
+        assert!(lf[i].is_finite(), "row {i}: {}", lf[i]);
+        // The composed tail series (below -6 sigma) is accurate to ~2e-5 relative.
+        let tol = 1e-6 + 2e-5 * lc[i].abs();
+        assert!(
+            (lf[i] - lc[i]).abs() < tol,
+            "row {i}: {} vs {}",
+            lf[i],
+            lc[i]
+        );
+        for j in 0..3 * k {
+            let tol = 1e-6 + 1e-3 * gc[i][j].abs();
+            assert!(
+                (gf[i][j] - gc[i][j]).abs() < tol,
+                "grad [{i}, {j}]: {} vs {}",
+                gf[i][j],
+                gc[i][j]
+            );
+        }
+    }
+    assert_eq!((gf[0][2 * k], gf[1][2 * k + 1]), (0.0, 0.0));
 }
 
 /// End-to-end gradient of the training loss w.r.t. every parameter (embeddings, conv, masked
