@@ -31,11 +31,18 @@ pub struct StanConfig {
     /// Generation order of the non-given attributes, by name. Empty = schema order.
     pub order: Vec<String>,
     /// Half-width h of the binned mixture likelihood in encoded units: the loss of a continuous
-    /// value y is `-ln P(y - h < Y <= y + h)` (STAN: h = 1/400). A value on the attribute's
-    /// lower bound gets the open cell `-ln P(Y <= min + h)`, and generation returns every draw
-    /// below `min + h` as the bound (point masses such as zero durations). 0 = exact density
-    /// `-ln p(y)`.
+    /// value y is `-ln P(y - h < Y <= y + h)` (STAN: h = 1/400), widened to the interval that
+    /// the schema's decoder rounds to the same value where that is wider (`Rounding`: a gap of
+    /// 1 s owns [ln 1.5, ln 2.5] / s). A value on the attribute's lower bound gets the open
+    /// cell `-ln P(Y <= edge)`, and generation returns every draw below the edge as the bound
+    /// (point masses such as zero durations). 0 = exact density `-ln p(y)`, no cells.
     pub bin_half_width: f32,
+    /// Widen the likelihood cells to the decoder's rounding intervals (see `bin_half_width`).
+    /// `false` scores every value by STAN's bin alone (the previous behaviour), for ablations.
+    /// Written into resolved specs only when `false`, so that run ids of specs that do not
+    /// set it are unchanged.
+    #[serde(skip_serializing_if = "is_true")]
+    pub rounding_cells: bool,
     /// Maximum number of training epochs (an epoch = every training row once).
     pub epochs: usize,
     pub batch_size: usize,
@@ -63,6 +70,10 @@ pub struct StanConfig {
     /// "auto" (CUDA when built with the `cuda` feature and a GPU is present, else CPU), "cpu"
     /// or "cuda".
     pub device: String,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// Where the validation rows come from (`StanConfig::val_split`).
@@ -93,6 +104,7 @@ impl Default for StanConfig {
             mixture_components: 10,
             order: Vec::new(),
             bin_half_width: 1.0 / 400.0,
+            rounding_cells: true,
             epochs: 50,
             batch_size: 512,
             lr: 2e-3,

@@ -124,7 +124,9 @@ fn log_cell(
 /// Per-sample log-likelihood of a mixture head: `params` [B, 3K] = (logits | mu / MEAN_SCALE |
 /// log_sigma),
 /// `y` [B, 1]. `half_width` 0 gives the density ln p(y); > 0 the binned ln P(|Y - y| <= h).
-/// Returns [B]. Uses log-softmax weights and a max-shifted log-sum-exp.
+/// Returns [B]. Uses log-softmax weights and a max-shifted log-sum-exp. Training tables use
+/// [`mdn_log_prob_cells`] with cells from [`cell`] (which adds the decoder's rounding); this
+/// form, without rounding, serves schemas and tests that have none.
 ///
 /// `floor` (binned only): the attribute's lower bound. A value at the bound gets the open cell
 /// ln P(Y <= floor + h), the same event generation maps to the bound (every draw below

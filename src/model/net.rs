@@ -148,6 +148,7 @@ impl Layout {
             let kind = match a.kind {
                 AttrKind::Continuous { min, max, rounding } => {
                     cont.push(i);
+                    let rounding = rounding.filter(|_| cfg.rounding_cells);
                     Kind::Continuous {
                         min,
                         max,

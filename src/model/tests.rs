@@ -951,3 +951,47 @@ fn rounding_cells_keep_decoded_count_shares() {
         );
     }
 }
+
+/// `rounding_cells = false` scores every value by STAN's bin alone (the ablation switch), and
+/// the default config does not write the key (run ids of existing specs stay the same).
+#[test]
+fn rounding_cells_switch() {
+    let mut schema = mixed_schema();
+    schema.attrs[1] = schema.attrs[1].clone().rounded(Rounding {
+        scale: 3.0,
+        per_unit: 1.0,
+    });
+    let data = mixed_rows(&[5, 4], 2);
+    let h = 0.05;
+    let cells_of = |on: bool| {
+        let cfg = StanConfig {
+            bin_half_width: h as f32,
+            rounding_cells: on,
+            ..small_cfg()
+        };
+        let net = Net::new(&schema, &cfg, 3, &dev(), DType::F64).unwrap();
+        let t = Table::new(&net, &data).unwrap();
+        t.rows.cells.unwrap().to_vec2::<f64>().unwrap()
+    };
+    let (on, off) = (cells_of(true), cells_of(false));
+    let y = data.row(0)[1] as f64; // gap of the first row, column 0 of the continuous block
+    let hf = h as f32 as f64;
+    assert_eq!((off[0][0], off[0][1]), (y - hf, y + hf));
+    assert!(
+        on[0][0] <= off[0][0] && on[0][1] > off[0][1],
+        "{:?} vs {:?}",
+        on[0],
+        off[0]
+    );
+    let json = serde_json::to_string(&StanConfig::default()).unwrap();
+    assert!(!json.contains("rounding_cells"));
+    let off_cfg = StanConfig {
+        rounding_cells: false,
+        ..StanConfig::default()
+    };
+    assert!(
+        serde_json::to_string(&off_cfg)
+            .unwrap()
+            .contains("\"rounding_cells\":false")
+    );
+}
