@@ -62,8 +62,10 @@ pub(crate) const OPEN_EDGE: f64 = 1e3;
 /// bound `min`: STAN's bin `[y - h, y + h]`, widened to the whole interval that the decoder turns
 /// into the same value (`rounding`, see [`crate::schema::Rounding`]), and open below
 /// (`lo = y - OPEN_EDGE`) for a value on the bound. Generation maps a draw to a value by the
-/// same cells (see [`bottom_edge`]), so the probability the model is trained to give a decoded
-/// value is the probability with which it generates it.
+/// same cells where they are the decoder's intervals (the bound via [`bottom_edge`], the rest
+/// by the decoder's rounding), so there the probability the model is trained to give a decoded
+/// value is the probability with which it generates it; where STAN's bin is wider (large
+/// values), neighbouring bins overlap and the bin acts as a smoothed density, as in STAN.
 pub(crate) fn cell(y: f64, min: f64, h: f64, rounding: Option<Rounding>) -> (f64, f64) {
     let (mut lo, mut hi) = (y - h, y + h);
     if let Some(r) = rounding {
