@@ -110,6 +110,21 @@ fn cells<'a>(s: &'a CpuStorage, l: &Layout, b: usize) -> candle_core::Result<&'a
     }
 }
 
+/// The outputs (as f64) and cells of one call, checked: params [B, 3K], cells [B, 2] f64.
+fn inputs<'a>(
+    k: usize,
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &'a CpuStorage,
+    l2: &Layout,
+) -> candle_core::Result<(Vec<f64>, &'a [f64], usize)> {
+    let (b, w) = l1.shape().dims2()?;
+    if w != 3 * k {
+        bail!("mixture cell log-prob: {w} outputs for K = {k}")
+    }
+    Ok((slice(s1, l1, "params")?, cells(s2, l2, b)?, w))
+}
+
 /// Store `v` in the dtype of `like`.
 fn storage_like(like: &CpuStorage, v: Vec<f64>) -> CpuStorage {
     match like {
@@ -134,13 +149,8 @@ impl CustomOp2 for CellLogProb {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (b, w) = l1.shape().dims2()?;
-        if w != 3 * self.k {
-            bail!("mixture cell log-prob: {w} outputs for K = {}", self.k)
-        }
-        let p = slice(s1, l1, "params")?;
-        let e = cells(s2, l2, b)?;
         let k = self.k;
+        let (p, e, w) = inputs(k, s1, l1, s2, l2)?;
         let out: Vec<f64> = p
             .par_chunks(w)
             .zip(e.par_chunks(2))
@@ -152,7 +162,7 @@ impl CustomOp2 for CellLogProb {
                 },
             )
             .collect();
-        Ok((storage_like(s1, out), Shape::from(b)))
+        Ok((storage_like(s1, out), Shape::from(l1.dims()[0])))
     }
     fn bwd(
         &self,
@@ -161,13 +171,16 @@ impl CustomOp2 for CellLogProb {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let g = params.apply_op3_no_bwd(cells, &grad.contiguous()?, &CellLogProbGrad)?;
+        let g =
+            params.apply_op3_no_bwd(cells, &grad.contiguous()?, &CellLogProbGrad { k: self.k })?;
         Ok((Some(g), None))
     }
 }
 
 /// (params [B, 3K], cells [B, 2], upstream gradient [B]) -> d/dparams [B, 3K].
-struct CellLogProbGrad;
+struct CellLogProbGrad {
+    k: usize,
+}
 
 impl CustomOp3 for CellLogProbGrad {
     fn name(&self) -> &'static str {
@@ -182,16 +195,21 @@ impl CustomOp3 for CellLogProbGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (b, w) = l1.shape().dims2()?;
-        let p = slice(s1, l1, "params")?;
-        let e = cells(s2, l2, b)?;
+        let (p, e, w) = inputs(self.k, s1, l1, s2, l2)?;
         let g = slice(s3, l3, "grad")?;
+        if g.len() != e.len() / 2 {
+            bail!(
+                "mixture cell log-prob grad: {} upstream values for {} rows",
+                g.len(),
+                e.len() / 2
+            )
+        }
         let mut out = vec![0f64; p.len()];
         out.par_chunks_mut(w)
             .zip(p.par_chunks(w))
             .zip(e.par_chunks(2).zip(g.par_iter()))
             .for_each_init(
-                || vec![0.0; 4 * (w / 3)],
+                || vec![0.0; 4 * self.k],
                 |buf, ((o, row), (c, &gi))| row_grad(row, c[0], c[1], gi, o, buf),
             );
         Ok((storage_like(s1, out), l1.shape().clone()))

@@ -851,6 +851,22 @@ fn gpu_report() {
     assert!(rel < 1e-4, "CPU {} vs GPU {}", batch_loss[0], batch_loss[1]);
 }
 
+/// Train the small model with STAN's binned likelihood on one-attribute `data`, then roll out
+/// 20 unconditioned hosts x 200 rows.
+fn fit_and_generate_binned(schema: &Schema, data: &Sequences, epochs: usize) -> Sequences {
+    let cfg = StanConfig {
+        bin_half_width: 1.0 / 400.0,
+        epochs,
+        batch_size: 64,
+        lr: 1e-2,
+        val_fraction: 0.0,
+        ..small_cfg()
+    };
+    let mut stan = Stan::new(schema, &cfg, 3).unwrap();
+    stan.fit(data, false).unwrap();
+    stan.generate(&Unconditioned, 20, 200, 1).unwrap().0
+}
+
 /// A zero-inflated continuous attribute (40 % exactly 0, else uniform on [0.2, 1]) keeps its
 /// point mass in the samples: with the binned likelihood a draw within h of the lower bound is
 /// the bound itself. Drawing inside the bin instead gave almost no exact zeros (NetFlow
@@ -875,17 +891,7 @@ fn binned_samples_keep_point_mass_at_lower_bound() {
             .collect();
         data.push_host(&rows);
     }
-    let cfg = StanConfig {
-        bin_half_width: 1.0 / 400.0,
-        epochs: 15,
-        batch_size: 64,
-        lr: 1e-2,
-        val_fraction: 0.0,
-        ..small_cfg()
-    };
-    let mut stan = Stan::new(&schema, &cfg, 3).unwrap();
-    stan.fit(&data, false).unwrap();
-    let (g, _) = stan.generate(&Unconditioned, 20, 200, 1).unwrap();
+    let g = fit_and_generate_binned(&schema, &data, 15);
     let zeros = g.rows.iter().filter(|&&v| v == 0.0).count() as f64 / g.rows.len() as f64;
     let inside = g.rows.iter().filter(|&&v| v > 0.0 && v < 0.1).count();
     assert!((zeros - 0.4).abs() < 0.08, "share of exact zeros {zeros}");
@@ -930,17 +936,7 @@ fn rounding_cells_keep_decoded_count_shares() {
             .collect();
         data.push_host(&rows);
     }
-    let cfg = StanConfig {
-        bin_half_width: 1.0 / 400.0,
-        epochs: 40,
-        batch_size: 64,
-        lr: 1e-2,
-        val_fraction: 0.0,
-        ..small_cfg()
-    };
-    let mut stan = Stan::new(&schema, &cfg, 3).unwrap();
-    stan.fit(&data, false).unwrap();
-    let (g, _) = stan.generate(&Unconditioned, 20, 200, 1).unwrap();
+    let g = fit_and_generate_binned(&schema, &data, 40);
     let n = g.rows.len() as f64;
     let shares = [0.0, 1.0, 2.0]
         .map(|v| g.rows.iter().filter(|&&x| r.decode(x as f64) == v).count() as f64 / n);
