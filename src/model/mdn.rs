@@ -66,6 +66,12 @@ pub(crate) const OPEN_EDGE: f64 = 1e3;
 /// by the decoder's rounding), so there the probability the model is trained to give a decoded
 /// value is the probability with which it generates it; where STAN's bin is wider (large
 /// values), neighbouring bins overlap and the bin acts as a smoothed density, as in STAN.
+///
+/// Why the bound's cell is open: zero-inflated fields such as NetFlow durations and
+/// inter-arrival gaps have a third to a half of their mass on the bound; with a closed cell a
+/// component of width ~h centred there is credited with only ~68 % of its weight in training
+/// but decoded as the bound almost entirely, so under-trained models over-generated zero gaps
+/// and rolled out into same-second bursts (2.3x the real flow count).
 pub(crate) fn cell(y: f64, min: f64, h: f64, rounding: Option<Rounding>) -> (f64, f64) {
     let (mut lo, mut hi) = (y - h, y + h);
     if let Some(r) = rounding {
@@ -124,35 +130,19 @@ fn log_cell(
 }
 
 /// Per-sample log-likelihood of a mixture head: `params` [B, 3K] = (logits | mu / MEAN_SCALE |
-/// log_sigma),
-/// `y` [B, 1]. `half_width` 0 gives the density ln p(y); > 0 the binned ln P(|Y - y| <= h).
-/// Returns [B]. Uses log-softmax weights and a max-shifted log-sum-exp. Training tables use
-/// [`mdn_log_prob_cells`] with cells from [`cell`] (which adds the decoder's rounding); this
-/// form, without rounding, serves schemas and tests that have none.
-///
-/// `floor` (binned only): the attribute's lower bound. A value at the bound gets the open cell
-/// ln P(Y <= floor + h), the same event generation maps to the bound (every draw below
-/// `floor + h` is decoded as the bound, nothing is redrawn there). Zero-inflated fields such as
-/// NetFlow durations and inter-arrival gaps have a third to a half of their mass on the bound;
-/// with a closed cell a component of width ~h centred there is credited with only ~68 % of its
-/// weight in training but decoded as the bound almost entirely, so under-trained models
-/// over-generated zero gaps and rolled out into same-second bursts (2.3x the real flow count).
+/// log_sigma), `y` [B, 1]. `half_width` 0 gives the density ln p(y); > 0 STAN's symmetric bin
+/// ln P(|Y - y| <= h). Returns [B]. Uses log-softmax weights and a max-shifted log-sum-exp.
+/// Training uses [`mdn_log_prob_cells`] with the cells of [`cell`] (open at the bound, widened
+/// to the decoder's rounding); this form serves the exact density and the tests of the bins.
 pub(crate) fn mdn_log_prob(
     params: &Tensor,
     y: &Tensor,
     k: usize,
     half_width: f64,
-    floor: Option<f64>,
 ) -> Result<Tensor> {
     if half_width > 0.0 {
         let y64 = y.to_dtype(DType::F64)?;
-        let lo = match floor {
-            Some(m) => y64
-                .le(m)?
-                .where_cond(&(&y64 - OPEN_EDGE)?, &(&y64 - half_width)?)?,
-            None => (&y64 - half_width)?,
-        };
-        let cells = Tensor::cat(&[&lo, &(&y64 + half_width)?], 1)?;
+        let cells = Tensor::cat(&[&(&y64 - half_width)?, &(&y64 + half_width)?], 1)?;
         return mdn_log_prob_cells(params, y, &cells, k);
     }
     let (log_pi, mu, ls) = mixture(params, k)?;
@@ -259,44 +249,25 @@ mod tests {
         let y = [0.55f64, 0.021];
         let params = Tensor::new(&p, &dev).unwrap();
         let yt = Tensor::new(&y, &dev).unwrap().unsqueeze(1).unwrap();
-        let exact = mdn_log_prob(&params, &yt, 2, 0.0, None)
+        let exact = mdn_log_prob(&params, &yt, 2, 0.0)
             .unwrap()
             .to_vec1::<f64>()
             .unwrap();
         let h = 1.0 / 400.0;
-        let binned = mdn_log_prob(&params, &yt, 2, h, None)
+        let binned = mdn_log_prob(&params, &yt, 2, h)
             .unwrap()
             .to_vec1::<f64>()
             .unwrap();
-        // Bound at the second row's value: that row gets the open cell P(Y <= y + h).
-        let open = mdn_log_prob(&params, &yt, 2, h, Some(y[1]))
-            .unwrap()
-            .to_vec1::<f64>()
-            .unwrap();
-        assert_eq!(
-            open[0], binned[0],
-            "a row above the bound keeps its closed cell"
-        );
         for r in 0..2 {
             let (l0, l1) = (p[r][0], p[r][1]);
             let z = l0.exp() + l1.exp();
             let w = [l0.exp() / z, l1.exp() / z];
             let mut dens = 0.0;
             let mut bin = 0.0;
-            let mut below = 0.0;
             for c in 0..2 {
                 let n = Normal::new(p[r][2 + c] * MEAN_SCALE, p[r][4 + c].exp()).unwrap();
                 dens += w[c] * n.pdf(y[r]);
                 bin += w[c] * (n.cdf(y[r] + h) - n.cdf(y[r] - h));
-                below += w[c] * n.cdf(y[r] + h);
-            }
-            if r == 1 {
-                assert!(
-                    (open[r] - below.ln()).abs() < 1e-7,
-                    "{} vs {}",
-                    open[r],
-                    below.ln()
-                );
             }
             assert!(
                 (exact[r] - dens.ln()).abs() < 1e-9,
@@ -387,7 +358,7 @@ mod tests {
         )
         .unwrap();
         let y = Tensor::new(&[[0.09f64], [-0.2]], &dev).unwrap(); // 9 and 20 sigma away
-        let lp = mdn_log_prob(&params, &y, 1, 1.0 / 400.0, None)
+        let lp = mdn_log_prob(&params, &y, 1, 1.0 / 400.0)
             .unwrap()
             .to_vec1::<f64>()
             .unwrap();

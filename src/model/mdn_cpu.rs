@@ -46,7 +46,7 @@ fn log_cell_prob(za: f64, zb: f64) -> f64 {
 }
 
 /// Per-component (log weight + ln P(cell)) of one row; returns their log-sum-exp and fills
-/// `terms` (K) and `aux` (3K: za, zb, sigma).
+/// `terms` (K) and `aux` (4K: za, zb, sigma, ln P(cell)) for the gradient.
 fn row_terms(p: &[f64], lo: f64, hi: f64, terms: &mut [f64], aux: &mut [f64]) -> f64 {
     let k = terms.len();
     let lmax = p[..k].iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -55,17 +55,19 @@ fn row_terms(p: &[f64], lo: f64, hi: f64, terms: &mut [f64], aux: &mut [f64]) ->
         let mu = p[k + c] * MEAN_SCALE;
         let sigma = p[2 * k + c].clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX).exp();
         let (za, zb) = ((lo - mu) / sigma, (hi - mu) / sigma);
-        terms[c] = p[c] - lse + log_cell_prob(za, zb);
+        let log_p = log_cell_prob(za, zb);
+        terms[c] = p[c] - lse + log_p;
         aux[c] = za;
         aux[k + c] = zb;
         aux[2 * k + c] = sigma;
+        aux[3 * k + c] = log_p;
     }
     let m = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     m + terms.iter().map(|&t| (t - m).exp()).sum::<f64>().ln()
 }
 
 /// d out / d params of one row, scaled by the upstream gradient `g`, into `o` (3K); `buf`
-/// (4K) is scratch.
+/// (5K) is scratch.
 fn row_grad(p: &[f64], lo: f64, hi: f64, g: f64, o: &mut [f64], buf: &mut [f64]) {
     let k = p.len() / 3;
     let (terms, aux) = buf.split_at_mut(k);
@@ -76,8 +78,7 @@ fn row_grad(p: &[f64], lo: f64, hi: f64, g: f64, o: &mut [f64], buf: &mut [f64])
         let r = (terms[c] - out).exp(); // responsibility of component c
         let pi = (p[c] - lmax).exp() / z;
         o[c] = g * (r - pi);
-        let (za, zb, sigma) = (aux[c], aux[k + c], aux[2 * k + c]);
-        let log_p = log_cell_prob(za, zb);
+        let (za, zb, sigma, log_p) = (aux[c], aux[k + c], aux[2 * k + c], aux[3 * k + c]);
         // d ln P / d za = -φ(za) / P, d ln P / d zb = φ(zb) / P.
         let (fa, fb) = ((log_pdf(za) - log_p).exp(), (log_pdf(zb) - log_p).exp());
         // z = (edge - mu) / sigma: dz/dmu = -1/sigma, dz/d ln sigma = -z.
@@ -155,7 +156,7 @@ impl CustomOp2 for CellLogProb {
             .par_chunks(w)
             .zip(e.par_chunks(2))
             .map_init(
-                || vec![0.0; 4 * k],
+                || vec![0.0; 5 * k],
                 |buf, (row, c)| {
                     let (t, a) = buf.split_at_mut(k);
                     row_terms(row, c[0], c[1], t, a)
@@ -209,7 +210,7 @@ impl CustomOp3 for CellLogProbGrad {
             .zip(p.par_chunks(w))
             .zip(e.par_chunks(2).zip(g.par_iter()))
             .for_each_init(
-                || vec![0.0; 4 * self.k],
+                || vec![0.0; 5 * self.k],
                 |buf, ((o, row), (c, &gi))| row_grad(row, c[0], c[1], gi, o, buf),
             );
         Ok((storage_like(s1, out), l1.shape().clone()))

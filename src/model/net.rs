@@ -590,7 +590,7 @@ impl Net {
         let mut per = Vec::with_capacity(self.layout.heads.len());
         for (head, out) in self.layout.heads.iter().zip(outs) {
             let lp = match self.layout.attrs[head.attr].kind {
-                Kind::Continuous { col, min, .. } => {
+                Kind::Continuous { col, .. } => {
                     let c = target
                         .cont
                         .as_ref()
@@ -601,7 +601,13 @@ impl Net {
                             let cells = e.narrow(1, 2 * col, 2)?;
                             mdn_log_prob_cells(out, &y, &cells, self.layout.k_mix)?
                         }
-                        None => mdn_log_prob(out, &y, self.layout.k_mix, h, Some(min as f64))?,
+                        None if h == 0.0 => mdn_log_prob(out, &y, self.layout.k_mix, 0.0)?,
+                        None => {
+                            return Err(Error::Other(
+                                "binned likelihood without the table's cells (RowData::with_cells)"
+                                    .into(),
+                            ));
+                        }
                     }
                 }
                 Kind::Discrete { col, .. } => softmax_log_prob(out, &target.ids[col])?,
