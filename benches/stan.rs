@@ -47,6 +47,31 @@ fn random_rows(schema: &Schema, hosts: usize, rows: usize, seed: u64) -> Sequenc
     s
 }
 
+/// One training epoch of a fresh model on `data`, timed as rows / `TrainReport::flows_per_sec`
+/// (optimisation only); throughput in rows.
+fn bench_train_epoch(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    schema: &Schema,
+    data: &Sequences,
+    cfg: &StanConfig,
+) {
+    let n = data.n_rows() as u64;
+    g.throughput(Throughput::Elements(n));
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for i in 0..iters {
+                let mut stan = Stan::new(schema, cfg, i).unwrap();
+                let rep = stan.fit(data, false).unwrap();
+                eprintln!("{name}: {:.0} flows/s", rep.flows_per_sec);
+                total += Duration::from_secs_f64(n as f64 / rep.flows_per_sec);
+            }
+            total
+        })
+    });
+}
+
 /// The quickstart's member hosts (`experiments/quickstart.toml`, embedded UGR'16 day) encoded
 /// as in `stan run`, each cut to its first `per_host` rows.
 fn ugr16_slice(per_host: usize) -> (Schema, Sequences) {
@@ -93,43 +118,17 @@ fn bench(c: &mut Criterion) {
         ..StanConfig::default()
     };
     let data = random_rows(&schema, 20, 1000, 1);
-    let n = data.n_rows() as u64;
     let mut g = c.benchmark_group("stan");
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(20));
-    g.throughput(Throughput::Elements(n));
-    g.bench_function("train_epoch_20k_rows", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for i in 0..iters {
-                let mut stan = Stan::new(&schema, &cfg, i).unwrap();
-                let rep = stan.fit(&data, false).unwrap();
-                eprintln!("train: {:.0} flows/s", rep.flows_per_sec);
-                total += Duration::from_secs_f64(n as f64 / rep.flows_per_sec);
-            }
-            total
-        })
-    });
+    bench_train_epoch(&mut g, "train_epoch_20k_rows", &schema, &data, &cfg);
     // The same epoch on real rows: the NetFlow schema fitted on the quickstart members (15
     // generated attributes, the decoder's rounding cells on gap/bytes/packets/duration), the
     // first 430 flows of each of the 47 member hosts.
     let (real_schema, real) = ugr16_slice(430);
-    let n_real = real.n_rows() as u64;
-    g.throughput(Throughput::Elements(n_real));
-    let real_name = format!("train_epoch_ugr16_{}k_rows", n_real / 1000);
-    g.bench_function(real_name.as_str(), |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for i in 0..iters {
-                let mut stan = Stan::new(&real_schema, &cfg, i).unwrap();
-                let rep = stan.fit(&real, false).unwrap();
-                eprintln!("train (UGR'16): {:.0} flows/s", rep.flows_per_sec);
-                total += Duration::from_secs_f64(n_real as f64 / rep.flows_per_sec);
-            }
-            total
-        })
-    });
+    let real_name = format!("train_epoch_ugr16_{}k_rows", real.n_rows() / 1000);
+    bench_train_epoch(&mut g, &real_name, &real_schema, &real, &cfg);
     let mut stan = Stan::new(&schema, &cfg, 0).unwrap();
     stan.fit(&data, false).unwrap();
     let (hosts, rows) = (1000, 20);
