@@ -8,6 +8,7 @@ use candle_core::{DType, Tensor};
 use rand::RngExt;
 use rand::rngs::StdRng;
 
+use super::categorical::sample_softmax;
 use crate::Result;
 use crate::schema::Rounding;
 
@@ -199,30 +200,8 @@ pub(crate) fn softmax_log_prob(logits: &Tensor, target: &Tensor) -> Result<Tenso
     Ok((x_t - logits.log_sum_exp(1)?)?)
 }
 
-/// Draw a class from `softmax(logits)` by inverse CDF; `scratch` must hold `logits.len()` values
-/// (kept by the caller so that sampling allocates nothing).
-pub(crate) fn sample_softmax(logits: &[f32], scratch: &mut [f32], rng: &mut StdRng) -> usize {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f64;
-    for (s, &l) in scratch.iter_mut().zip(logits) {
-        *s = (l - max).exp();
-        sum += *s as f64;
-    }
-    let mut u = rng.random::<f64>() * sum;
-    for (i, &s) in scratch[..logits.len()].iter().enumerate() {
-        u -= s as f64;
-        if u < 0.0 {
-            return i;
-        }
-    }
-    // Rounding left u >= 0: return the last class with positive mass.
-    scratch[..logits.len()]
-        .iter()
-        .rposition(|&s| s > 0.0)
-        .unwrap_or(0)
-}
-
-/// Draw one value from a mixture head's raw outputs `params` = (logits | mu | log_sigma).
+/// Draw one value from a mixture head's raw outputs `params` = (logits | mu | log_sigma);
+/// `scratch` as for [`sample_softmax`] with `k` classes.
 pub(crate) fn sample_mdn(params: &[f32], k: usize, scratch: &mut [f32], rng: &mut StdRng) -> f32 {
     let c = sample_softmax(&params[..k], scratch, rng);
     let mu = params[k + c] as f64 * MEAN_SCALE;
@@ -434,7 +413,7 @@ mod tests {
         assert!(softmax_log_prob(x.as_tensor(), &Tensor::new(&[4u32, 0], &dev).unwrap()).is_err());
         // Empirical frequencies of the sampler match softmax([0, ln 3]) = (0.25, 0.75).
         let mut rng = <StdRng as rand::SeedableRng>::seed_from_u64(1);
-        let mut scratch = [0f32; 2];
+        let mut scratch = [0f32; 3];
         let n = 20_000;
         let ones = (0..n)
             .filter(|_| sample_softmax(&[0.0, 3f32.ln()], &mut scratch, &mut rng) == 1)

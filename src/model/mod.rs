@@ -11,6 +11,7 @@
 //! all cores through gemm's rayon pool); binaries should call
 //! [`crate::runtime::init_thread_env`] before any thread starts.
 
+mod categorical;
 mod checkpoint;
 pub mod config;
 mod generate;

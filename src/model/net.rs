@@ -319,6 +319,115 @@ impl RowData {
     }
 }
 
+/// The shift-and-concatenate of `conv1d_cl` on host data: `x` holds `n` windows of `k` rows
+/// of `c` channels; row t of window b in the result is the concatenation of input rows
+/// t - ks/2 .. t - ks/2 + ks - 1 (zeros outside the window), [n * k, ks * c].
+fn shift_concat(x: &[f32], n: usize, k: usize, c: usize, ks: usize) -> Vec<f32> {
+    let pad = ks / 2;
+    let mut u = vec![0f32; n * k * ks * c];
+    for (b, win) in x.chunks_exact(k * c).enumerate() {
+        for t in 0..k {
+            for j in 0..ks {
+                if let Some(src) = (t + j).checked_sub(pad).filter(|&r| r < k) {
+                    let dst = ((b * k + t) * ks + j) * c;
+                    u[dst..dst + c].copy_from_slice(&win[src * c..(src + 1) * c]);
+                }
+            }
+        }
+    }
+    u
+}
+
+/// [`Net::features`] computed on the host, one row at a time, for generation: a roll-out
+/// changes one attribute of one row per head, so it keeps each host's feature rows and
+/// rewrites only that attribute's block instead of rebuilding every row's features as tensors
+/// (16 times per step, plus the whole window). The values are the same bits as
+/// `Net::features` (copies of the values and of the f32 embedding rows; the present flag is 1),
+/// so the matrix products downstream are unchanged.
+pub(crate) struct HostFeatures {
+    /// Per schema attribute, where its features go.
+    cols: Vec<FeatureBlock>,
+    width: usize,
+}
+
+/// The feature columns of one attribute.
+enum FeatureBlock {
+    /// A continuous value, in this column.
+    Value(usize),
+    /// A class's embedding row (`table` is [card, dim]), in columns `col..col + dim`.
+    Embedding {
+        col: usize,
+        dim: usize,
+        table: Vec<f32>,
+    },
+}
+
+impl HostFeatures {
+    pub fn new(net: &Net) -> Result<HostFeatures> {
+        let l = &net.layout;
+        let mut next_emb = l.cont.len();
+        let mut cols = Vec::with_capacity(l.n_attrs);
+        // Embedding blocks follow the continuous block in `disc` order, which is schema order.
+        for (i, a) in l.attrs.iter().enumerate() {
+            cols.push(match a.kind {
+                Kind::Continuous { col, .. } => FeatureBlock::Value(col),
+                Kind::Discrete { emb, .. } => {
+                    let table: Vec<f32> = net
+                        .params
+                        .get(&format!("emb.{i}"))?
+                        .detach()
+                        .to_dtype(DType::F32)?
+                        .flatten_all()?
+                        .to_vec1()?;
+                    let col = next_emb;
+                    next_emb += emb;
+                    FeatureBlock::Embedding {
+                        col,
+                        dim: emb,
+                        table,
+                    }
+                }
+            });
+        }
+        Ok(HostFeatures {
+            cols,
+            width: l.feat_width,
+        })
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Write the features of attribute `attr` with value `v` into `out` (one feature row). A
+    /// discrete value must be a class index below the cardinality.
+    pub fn set(&self, attr: usize, v: f32, out: &mut [f32]) -> Result<()> {
+        match &self.cols[attr] {
+            FeatureBlock::Value(c) => out[*c] = v,
+            FeatureBlock::Embedding { col: c, dim, table } => {
+                let id = v as usize;
+                let src = table
+                    .get(id * dim..(id + 1) * dim)
+                    .filter(|_| v >= 0.0 && v.fract() == 0.0)
+                    .ok_or_else(|| {
+                        Error::Invalid(format!("attribute {attr}: class {v} out of range"))
+                    })?;
+                out[*c..c + dim].copy_from_slice(src);
+            }
+        }
+        Ok(())
+    }
+
+    /// Features of a whole present row (`n_attrs` values) into `out`.
+    pub fn row(&self, row: &[f32], out: &mut [f32]) -> Result<()> {
+        for (a, &v) in row.iter().enumerate() {
+            self.set(a, v, out)?;
+        }
+        out[self.width - 1] = 1.0;
+        Ok(())
+    }
+}
+
 /// Reusable host buffers for [`RowData::from_rows`].
 #[derive(Default)]
 pub(crate) struct RowScratch {
@@ -548,6 +657,35 @@ impl Net {
             }
         }
         Ok(x.contiguous()?.reshape((b, ()))?)
+    }
+
+    /// [`Net::context`] of `n` windows given as host features (`hist`: n x k x F, oldest row
+    /// first), with every convolution's shift-and-concatenate built on the host: in
+    /// `conv1d_cl` it is two strided copies (the concatenation of narrowed views, then the
+    /// reshape), a tenth of a generation step. The products see the same values in the same
+    /// layout, so the result is bit-identical to `context`.
+    pub fn context_host(&self, hist: &[f32], n: usize) -> Result<Tensor> {
+        let (k, f) = (self.layout.window, self.layout.feat_width);
+        let (dev, dtype) = (self.device(), self.dtype());
+        if !self.cfg.cnn_active() {
+            return Ok(Tensor::from_slice(hist, (n, k * f), dev)?.to_dtype(dtype)?);
+        }
+        let ks = self.cfg.kernel_size;
+        let layers = self.cfg.conv_channels.len();
+        let (mut x, mut c) = (hist.to_vec(), f);
+        let mut out: Option<Tensor> = None;
+        for l in 0..layers {
+            if let Some(prev) = out.take() {
+                c = prev.dim(1)?;
+                x = prev.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+            }
+            let u = Tensor::from_vec(shift_concat(&x, n, k, c, ks), (n * k, ks * c), dev)?;
+            let w = self.params.get(&format!("conv.{l}.w"))?;
+            let bias = self.params.get(&format!("conv.{l}.b"))?;
+            out = Some(u.to_dtype(dtype)?.matmul(w)?.broadcast_add(bias)?.relu()?);
+        }
+        let y = out.ok_or_else(|| Error::Other("no convolution layer".into()))?;
+        Ok(y.reshape((n, ()))?)
     }
 
     /// Teacher-forced forward pass: raw outputs of every head (generation order), [B, width].

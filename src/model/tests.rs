@@ -158,6 +158,100 @@ fn order_and_config_errors() {
     assert!(e.contains("row 2, attribute `port`"), "{e}");
 }
 
+/// Generation's form of the network (window features and the first convolution's
+/// shift-and-concatenate on the host, the first MADE layer kept per row and updated by each
+/// sampled attribute) gives the teacher-forced forward pass's head outputs, rows with padded
+/// windows included.
+#[test]
+fn generation_heads_match_forward() {
+    use super::generate::GenWeights;
+    use super::net::HostFeatures;
+    let cfg = StanConfig {
+        device: "cpu".into(),
+        ..small_cfg()
+    };
+    let net = Net::new(&mixed_schema(), &cfg, 5, &Device::Cpu, DType::F32).unwrap();
+    for (i, (name, v)) in net.params.vars.iter().enumerate() {
+        if name.starts_with("head.") || name.ends_with(".b") {
+            let r = rand_var(v.dims(), 60 + i as u64, 0.3).as_detached_tensor();
+            v.set(
+                &r.to_dtype(DType::F32)
+                    .unwrap()
+                    .to_device(&Device::Cpu)
+                    .unwrap(),
+            )
+            .unwrap();
+        }
+    }
+    let a = mixed_rows(&[6], 11);
+    let t = Table::new(&net, &a).unwrap();
+    let rows = [1u32, 3, 5];
+    let (w, c) = t
+        .indices(&rows, 3, &Device::Cpu, &mut Vec::new(), &mut Vec::new())
+        .unwrap();
+    let wf = net
+        .features(&t.rows.select(&w).unwrap())
+        .unwrap()
+        .reshape((3, 3, ()))
+        .unwrap();
+    let want: Vec<Vec<Vec<f32>>> = net
+        .forward(&wf, &net.features(&t.rows.select(&c).unwrap()).unwrap())
+        .unwrap()
+        .iter()
+        .map(|o| o.to_vec2::<f32>().unwrap())
+        .collect();
+    let (na, k) = (6, 3);
+    let hf = HostFeatures::new(&net).unwrap();
+    let fw = hf.width();
+    let mut hist = vec![0f32; rows.len() * k * fw];
+    for (b, &r) in rows.iter().enumerate() {
+        for j in 0..k {
+            if let Some(src) = (r as usize + j).checked_sub(k) {
+                let dst = (b * k + j) * fw;
+                hf.row(&a.rows[src * na..(src + 1) * na], &mut hist[dst..dst + fw])
+                    .unwrap();
+            }
+        }
+    }
+    // The host-side context (both convolutions' shift-and-concatenate on the host) is
+    // bit-identical to the tensor one.
+    let ctx = |t: Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(
+        ctx(net.context_host(&hist, rows.len()).unwrap()),
+        ctx(net.context(&wf).unwrap())
+    );
+    let gw = GenWeights::new(&net).unwrap();
+    let pre = gw.start(&net, &hist, rows.len()).unwrap();
+    let mut acc: Vec<Vec<f32>> = pre
+        .chunks(pre.len() / rows.len())
+        .map(<[f32]>::to_vec)
+        .collect();
+    let current = |b: usize| &a.rows[rows[b] as usize * na..(rows[b] as usize + 1) * na];
+    for (b, acc) in acc.iter_mut().enumerate() {
+        gw.add(0, current(b)[0], acc).unwrap(); // the given hour
+    }
+    let mut buf = Vec::new();
+    for (pos, head) in net.layout.heads.iter().enumerate() {
+        let got = gw
+            .head(pos, acc.iter().map(Vec::as_slice), rows.len(), &mut buf)
+            .unwrap();
+        for (b, want) in want[pos].iter().enumerate() {
+            for (g, w) in got[b * head.width..(b + 1) * head.width].iter().zip(want) {
+                assert!(
+                    (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                    "head {pos} row {b}: {g} vs {w}"
+                );
+            }
+        }
+        for (b, acc) in acc.iter_mut().enumerate() {
+            gw.add(head.attr, current(b)[head.attr], acc).unwrap();
+        }
+    }
+    // A class outside the table is an error, not a read of another class's row.
+    assert!(gw.add(4, 40.0, &mut acc[0]).is_err());
+    assert!(gw.add(4, 1.5, &mut acc[0]).is_err());
+}
+
 /// One forward pass gives every head only its autoregressive inputs: changing the current
 /// row's attribute at order position p changes exactly the heads at positions > p.
 #[test]
