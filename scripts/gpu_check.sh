@@ -92,6 +92,10 @@ print(":".join(sorted({d for r in roots for d in glob.glob(os.path.join(r, "*", 
     local out=${OUT:-results}
     timeout "${GPU_RUN_TIMEOUT:-330}" /tmp/stan run experiments/gpu.toml --out "$out/results" \
         || { echo "stan run exited with $? (124: GPU_RUN_TIMEOUT reached)"; failed=1; }
+    # The run folder is too deep for the device tool's file transfer: keep copies at the top.
+    for f in manifest.json metrics.csv tables.md; do
+        cp "$out"/results/gpu/*/"$f" "$out/gpu_$f" 2>/dev/null || true
+    done
     cat "$out"/results/gpu/*/manifest.json 2>/dev/null | python3 -c 'import sys, json
 m = json.load(sys.stdin)
 for s in m.get("stages", []): print(s)
