@@ -81,7 +81,7 @@ fn ugr16_slice(per_host: usize) -> (Schema, Sequences) {
     let p = stan::run::prepare::Prepared::load(&spec).unwrap();
     let enc =
         stan::encode::Encoder::fit(&p.members_train, p.train.0, spec.encoder.clone()).unwrap();
-    let all = enc.encode_hosts(&p.members_train, p.train.0).unwrap();
+    let all = enc.encode_hosts(&p.members_train, p.train).unwrap();
     let na = all.n_attrs;
     let mut out = Sequences::new(na);
     for h in 0..all.n_hosts() {

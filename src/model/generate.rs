@@ -43,7 +43,7 @@ enum First {
 /// attribute's contribution: a lookup in a precomputed [card, H] table (embedding row times
 /// its first-layer rows) for a discrete value, `value x row` for a continuous one. Each head
 /// then starts from `relu(acc[..e])` instead of multiplying the whole row's features by the
-/// first layer again (~12 % of a row's arithmetic with the default model). The masks make
+/// first layer again (~15 % of a row's arithmetic with the default model). The masks make
 /// the two equal: a unit a head may see has zero weight from every attribute not sampled yet.
 pub(super) struct GenWeights {
     /// First-layer rows of the context, [ctx_dim, H], and the layer's bias.

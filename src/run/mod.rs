@@ -102,9 +102,7 @@ fn run_ugr16(
     let encoder = stages.time("encode", || {
         Encoder::fit(&p.members_train, p.train.0, spec.encoder.clone())
     })?;
-    let train_seq = stages.time("encode", || {
-        encoder.encode_hosts(&p.members_train, p.train.0)
-    })?;
+    let train_seq = stages.time("encode", || encoder.encode_hosts(&p.members_train, p.train))?;
     manifest.encoder = Some(encoder.clone());
 
     let mut synthetic: Vec<(GeneratorName, Vec<HostTraffic>)> = Vec::new();
@@ -179,6 +177,7 @@ fn run_ugr16(
             spec,
             encoder: &encoder,
             window: p.test,
+            train_window: p.train,
             holdout: &p.holdout_test,
             stan_epochs: spec.shadow_stan_epochs,
             checkpoint: None,
@@ -208,7 +207,7 @@ fn run_ugr16(
             rows.extend(report.rows);
             if spec.shadow_generators.contains(g) {
                 let retrain = |train: &[HostTraffic], s: u64| -> Result<Vec<HostTraffic>> {
-                    let seq = encoder.encode_hosts(train, p.train.0)?;
+                    let seq = encoder.encode_hosts(train, p.train)?;
                     job.fit_generate(*g, train, &seq, s).map(|(h, _)| h)
                 };
                 let shadow = stages.time("privacy.shadow", || {
@@ -242,6 +241,7 @@ fn synthesize(
         spec,
         encoder,
         window: p.test,
+        train_window: p.train,
         holdout: &p.holdout_test,
         stan_epochs: spec.stan.epochs,
         checkpoint: Some(dir.join("checkpoints").join("stan")),
@@ -269,6 +269,8 @@ struct FitJob<'a> {
     encoder: &'a Encoder,
     /// Generation window `[start, end)`.
     window: (i64, i64),
+    /// Training window `[start, end)`: the activity classes are rates over its length.
+    train_window: (i64, i64),
     /// What `holdout` replays (independent of the training hosts by design).
     holdout: &'a [HostTraffic],
     stan_epochs: usize,
@@ -289,12 +291,8 @@ impl FitJob<'_> {
         let encoder = self.encoder;
         let schema = encoder.schema();
         let n_hosts = train.len();
-        let (start, end) = self.window;
-        let clock = Clock {
-            encoder,
-            start,
-            end,
-        };
+        let start = self.window.0;
+        let clock = Clock::for_hosts(encoder, self.window, train, self.train_window);
         let ips: Vec<u32> = (0..n_hosts).map(pseudonym).collect();
         let decode = |seq: &Sequences| {
             use rand::SeedableRng;
