@@ -158,6 +158,22 @@ fn order_and_config_errors() {
     assert!(e.contains("row 2, attribute `port`"), "{e}");
 }
 
+/// A teacher-forced batch of `rows` (window 3) of one 6-row host of [`mixed_rows`]: the data,
+/// its table, the window features [rows, 3, F] and the current rows' indices.
+fn mixed_batch(net: &Net, rows: &[u32]) -> (Sequences, Table, Tensor, Tensor) {
+    let a = mixed_rows(&[6], 11);
+    let t = Table::new(net, &a).unwrap();
+    let (w, c) = t
+        .indices(rows, 3, net.device(), &mut Vec::new(), &mut Vec::new())
+        .unwrap();
+    let wf = net
+        .features(&t.rows.select(&w).unwrap())
+        .unwrap()
+        .reshape((rows.len(), 3, ()))
+        .unwrap();
+    (a, t, wf, c)
+}
+
 /// Generation's form of the network (window features and the first convolution's
 /// shift-and-concatenate on the host, the first MADE layer kept per row and updated by each
 /// sampled attribute) gives the teacher-forced forward pass's head outputs, rows with padded
@@ -173,17 +189,8 @@ fn generation_heads_match_forward() {
             v.set(&r.to_dtype(DType::F32).unwrap()).unwrap();
         }
     }
-    let a = mixed_rows(&[6], 11);
-    let t = Table::new(&net, &a).unwrap();
     let rows = [1u32, 3, 5];
-    let (w, c) = t
-        .indices(&rows, 3, &dev(), &mut Vec::new(), &mut Vec::new())
-        .unwrap();
-    let wf = net
-        .features(&t.rows.select(&w).unwrap())
-        .unwrap()
-        .reshape((3, 3, ()))
-        .unwrap();
+    let (a, t, wf, c) = mixed_batch(&net, &rows);
     let want: Vec<Vec<Vec<f32>>> = net
         .forward(&wf, &net.features(&t.rows.select(&c).unwrap()).unwrap())
         .unwrap()
@@ -265,17 +272,8 @@ fn masked_block_is_autoregressive() {
             v.set(&r.to_device(&Device::Cpu).unwrap()).unwrap();
         }
     }
-    let a = mixed_rows(&[6], 11);
-    let t = Table::new(&net, &a).unwrap();
     let rows = [3u32, 4, 5];
-    let (w, c) = t
-        .indices(&rows, 3, &Device::Cpu, &mut Vec::new(), &mut Vec::new())
-        .unwrap();
-    let wf = net
-        .features(&t.rows.select(&w).unwrap())
-        .unwrap()
-        .reshape((3, 3, ()))
-        .unwrap();
+    let (a, t, wf, c) = mixed_batch(&net, &rows);
     let cur = t.rows.select(&c).unwrap();
     let flat = |o: Vec<Tensor>| Tensor::cat(&o, 1).unwrap().to_vec2::<f64>().unwrap();
     let base = flat(net.forward(&wf, &net.features(&cur).unwrap()).unwrap());
