@@ -1,7 +1,7 @@
 //! End-to-end: the real binary on real data. Runs `experiments/ci.toml` (1 hour of the
 //! embedded UGR'16 day, every generator and evaluation), checks the run folder, byte-identical
-//! `metrics.csv` across two runs, the regression thresholds, and the sweep/report/check
-//! commands.
+//! `metrics.csv` across two runs (the second with one rayon thread), the regression thresholds,
+//! and the sweep/report/check commands.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,8 +11,14 @@ fn root() -> PathBuf {
 }
 
 fn stan(args: &[&str], out: &Path) -> std::process::Output {
+    stan_with(args, out, &[])
+}
+
+/// `stan` with extra environment variables.
+fn stan_with(args: &[&str], out: &Path, env: &[(&str, &str)]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_stan"))
         .current_dir(root())
+        .envs(env.iter().copied())
         .args(args)
         .arg("--out")
         .arg(out)
@@ -57,8 +63,13 @@ fn ci_spec_runs_reproducibly_and_meets_thresholds() {
     assert!(manifest["split"]["members"].as_array().unwrap().len() >= 40);
     assert!(manifest["stages"].as_array().unwrap().len() >= 5);
 
-    // Same spec and seed: byte-identical metrics.
-    let b = stan(&["run", "experiments/ci.toml"], &tmp.path().join("b"));
+    // Same spec and seed: byte-identical metrics, also with another thread count (one
+    // matrix-multiply and sampling thread instead of every core).
+    let b = stan_with(
+        &["run", "experiments/ci.toml"],
+        &tmp.path().join("b"),
+        &[("RAYON_NUM_THREADS", "1")],
+    );
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
     let dir_b = run_dir(&b.stdout);
     assert_eq!(
@@ -70,7 +81,7 @@ fn ci_spec_runs_reproducibly_and_meets_thresholds() {
     let mb = std::fs::read(dir_b.join("metrics.csv")).unwrap();
     assert!(
         ma == mb,
-        "metrics.csv differs between two runs of one spec and seed"
+        "metrics.csv differs between two runs of one spec and seed (1 thread vs all cores)"
     );
 
     // Every section is present, with all five generators.
