@@ -102,9 +102,10 @@ pub const ACTIVITY_CLASSES: usize = 8;
 /// Activity class of a host with `flows` flows in a window of `seconds`:
 /// `floor(log4(1 + flows per hour))`, capped at [`ACTIVITY_CLASSES`]` - 1` (16,383 flows per
 /// hour and more). Fixed bins, not fitted, so the classes reveal nothing beyond each host's
-/// rounded rate. Factor-4 bins: with factor 2 a class often held only one or two training
-/// hosts, and quickstart seed 1 came out worse (validation NLL 25.9 against 24.75 without the
-/// class, bytes-per-packet rule violations 25 % against 3.7 %; factor 4: 25.5 and 4.9 %).
+/// rounded rate. Factor-4 bins: with factor 2 the 47 members of quickstart seed 1 fall into 7
+/// classes (two of them with one host each; factor 4: 4 classes of 2 to 22 hosts), and that
+/// seed came out worse (validation NLL 25.9 against 24.75 without the class, bytes-per-packet
+/// rule violations 25 % against 3.7 %; factor 4: 25.5 and 4.9 %).
 pub fn activity_class(flows: usize, seconds: i64) -> usize {
     let per_hour = flows as f64 * 3600.0 / seconds.max(1) as f64;
     (((1.0 + per_hour).log2() / 2.0).floor() as usize).min(ACTIVITY_CLASSES - 1)
