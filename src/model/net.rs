@@ -339,11 +339,11 @@ fn shift_concat(x: &[f32], n: usize, k: usize, c: usize, ks: usize) -> Vec<f32> 
 }
 
 /// [`Net::features`] computed on the host, one row at a time, for generation: a roll-out
-/// changes one attribute of one row per head, so it keeps each host's feature rows and
-/// rewrites only that attribute's block instead of rebuilding every row's features as tensors
-/// (16 times per step, plus the whole window). The values are the same bits as
-/// `Net::features` (copies of the values and of the f32 embedding rows; the present flag is 1),
-/// so the matrix products downstream are unchanged.
+/// keeps each host's window as feature rows and builds only the finished row's features per
+/// step, instead of rebuilding the features of all k window rows from tensors (index selects,
+/// concatenations) every step. The values are the same bits as `Net::features` (copies of the
+/// values and of the f32 embedding rows; the present flag is 1), so the convolution sees the
+/// same input.
 pub(crate) struct HostFeatures {
     /// Per schema attribute, where its features go.
     cols: Vec<FeatureBlock>,
