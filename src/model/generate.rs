@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use super::categorical::{sample_softmax, scratch_len};
 use super::layers::sub_rng;
 use super::mdn::sample_mdn;
-use super::net::{HostFeatures, Kind, Layout, Net};
+use super::net::{HostFeatures, Kind, Layout, Net, class_index};
 use super::{GenStats, Stan};
 use crate::schema::Sequences;
 use crate::{Error, Result};
@@ -172,16 +172,35 @@ impl GenWeights {
             }
             First::PerClass(t) => t,
         };
-        let c = v as usize;
-        let row = t
-            .get(c * self.hidden..(c + 1) * self.hidden)
-            .filter(|_| v >= 0.0 && v.fract() == 0.0)
+        let c = class_index(v, t.len() / self.hidden)
             .ok_or_else(|| Error::Invalid(format!("attribute {attr}: class {v} out of range")))?;
-        for (a, w) in acc.iter_mut().zip(row) {
+        for (a, w) in acc
+            .iter_mut()
+            .zip(&t[c * self.hidden..(c + 1) * self.hidden])
+        {
             *a += w;
         }
         Ok(())
     }
+}
+
+/// The conditioner's values of the given attributes must be valid inputs (class indices of
+/// discrete ones, finite values): checked once per row, where they enter the roll-out.
+fn check_given(l: &Layout, given: &[usize], row: &[f32]) -> Result<()> {
+    for &i in given {
+        let v = row[i];
+        let ok = match l.attrs[i].kind {
+            Kind::Discrete { card, .. } => class_index(v, card).is_some(),
+            Kind::Continuous { .. } => v.is_finite(),
+        };
+        if !ok {
+            return Err(Error::Invalid(format!(
+                "conditioner gave attribute `{}` the invalid value {v}",
+                l.attrs[i].name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One host being generated.
@@ -287,6 +306,7 @@ impl Stan {
                 s.row.fill(0.0);
                 let go = s.n_rows < max_rows_per_host && cond.prepare(&s.state, &mut s.row);
                 if go {
+                    check_given(l, &given, &s.row)?;
                     i += 1;
                 } else {
                     done.push(active.swap_remove(i));

@@ -39,6 +39,12 @@ pub(crate) enum Kind {
     },
 }
 
+/// The class index that value `v` of a discrete attribute with `card` classes stands for: an
+/// integral value in `0..card`, or `None`.
+pub(crate) fn class_index(v: f32, card: usize) -> Option<usize> {
+    (v >= 0.0 && v.fract() == 0.0 && (v as usize) < card).then_some(v as usize)
+}
+
 /// Per-attribute layout information.
 #[derive(Clone, Debug)]
 pub(crate) struct AttrLayout {
@@ -401,18 +407,14 @@ impl HostFeatures {
 
     /// Write the features of attribute `attr` with value `v` into `out` (one feature row). A
     /// discrete value must be a class index below the cardinality.
-    pub fn set(&self, attr: usize, v: f32, out: &mut [f32]) -> Result<()> {
+    fn set(&self, attr: usize, v: f32, out: &mut [f32]) -> Result<()> {
         match &self.cols[attr] {
             FeatureBlock::Value(c) => out[*c] = v,
             FeatureBlock::Embedding { col: c, dim, table } => {
-                let id = v as usize;
-                let src = table
-                    .get(id * dim..(id + 1) * dim)
-                    .filter(|_| v >= 0.0 && v.fract() == 0.0)
-                    .ok_or_else(|| {
-                        Error::Invalid(format!("attribute {attr}: class {v} out of range"))
-                    })?;
-                out[*c..c + dim].copy_from_slice(src);
+                let id = class_index(v, table.len() / dim).ok_or_else(|| {
+                    Error::Invalid(format!("attribute {attr}: class {v} out of range"))
+                })?;
+                out[*c..c + dim].copy_from_slice(&table[id * dim..(id + 1) * dim]);
             }
         }
         Ok(())
@@ -672,14 +674,17 @@ impl Net {
         }
         let ks = self.cfg.kernel_size;
         let layers = self.cfg.conv_channels.len();
-        let (mut x, mut c) = (hist.to_vec(), f);
+        // Layer 0 reads the host window itself; later layers the previous layer's output.
+        let mut prev_out: Vec<f32>;
+        let (mut x, mut c) = (hist, f);
         let mut out: Option<Tensor> = None;
         for l in 0..layers {
             if let Some(prev) = out.take() {
                 c = prev.dim(1)?;
-                x = prev.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+                prev_out = prev.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+                x = &prev_out;
             }
-            let u = Tensor::from_vec(shift_concat(&x, n, k, c, ks), (n * k, ks * c), dev)?;
+            let u = Tensor::from_vec(shift_concat(x, n, k, c, ks), (n * k, ks * c), dev)?;
             let w = self.params.get(&format!("conv.{l}.w"))?;
             let bias = self.params.get(&format!("conv.{l}.b"))?;
             out = Some(u.to_dtype(dtype)?.matmul(w)?.broadcast_add(bias)?.relu()?);

@@ -751,6 +751,19 @@ fn generation_respects_conditioner_and_schema() {
             assert!(r[2] < 3.0 && r[4] < 40.0 && r[5] < 2.0 && r[2].fract() == 0.0);
         }
     }
+    // A conditioner value outside the given attribute's classes is an error naming it.
+    struct BadHour;
+    impl Conditioner for BadHour {
+        type State = ();
+        fn init(&self, _host: usize) {}
+        fn prepare(&self, _s: &(), row: &mut [f32]) -> bool {
+            row[0] = 24.0;
+            true
+        }
+        fn advance(&self, _s: &mut (), _row: &[f32]) {}
+    }
+    let e = stan.generate(&BadHour, 2, 5, 1).unwrap_err().to_string();
+    assert!(e.contains("`hour`") && e.contains("24"), "{e}");
 }
 
 /// Encode one real host (tests/data/day_1_42.219.145.151.csv) as ln(bytes)/20.13,

@@ -8,7 +8,7 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use super::layers::{Params, sub_rng};
-use super::net::{Kind, Layout, Net, RowData, RowScratch};
+use super::net::{Kind, Layout, Net, RowData, RowScratch, class_index};
 use crate::schema::Sequences;
 use crate::{Error, Result};
 
@@ -25,7 +25,7 @@ pub(crate) fn validate_rows(layout: &Layout, seq: &Sequences) -> Result<()> {
         for (a, &v) in layout.attrs.iter().zip(row) {
             let ok = match a.kind {
                 Kind::Continuous { .. } => v.is_finite(),
-                Kind::Discrete { card, .. } => v >= 0.0 && v.fract() == 0.0 && (v as usize) < card,
+                Kind::Discrete { card, .. } => class_index(v, card).is_some(),
             };
             if !ok {
                 return Err(Error::Invalid(format!(
