@@ -7,8 +7,9 @@
 //!   far from the population are the ones a generator can most visibly memorise (Achilles-style
 //!   selection); ties keep the member order.
 //! * **Datasets**: IN = the released synthetic data plus `shadows` retrainings on the full
-//!   member set; OUT = `shadows` retrainings on the members without the target (the training
-//!   set has one host fewer; no replacement host). Retraining seeds are derived from `seed`.
+//!   member set, shared by all targets (each target is in the full member set); OUT = `shadows`
+//!   retrainings per target on the members without it (one host fewer; no replacement host).
+//!   `shadows x (1 + targets)` retrainings in all. Retraining seeds are derived from `seed`.
 //! * **Statistic** of a synthetic dataset S for target t: `-mean d_1(x, S)` over t's flows
 //!   (the `host_mean_dcr` score).
 //! * **Score** (LiRA, fixed variance because the number of shadows is small): each dataset is
@@ -36,7 +37,8 @@ use serde::{Deserialize, Serialize};
 pub struct ShadowConfig {
     /// Target hosts (most outlying members). Default 2.
     pub targets: usize,
-    /// Retrainings per target and side (IN, OUT). Default 2, i.e. 4 trainings per target.
+    /// Retrainings per side: `shadows` IN retrainings shared by all targets and `shadows` OUT
+    /// retrainings per target. Default 2, i.e. 6 retrainings for the default 2 targets.
     pub shadows: usize,
     /// Flows of the target used for the outlier score and the statistic. Default 500.
     pub target_flows: usize,
@@ -162,23 +164,35 @@ pub fn shadow_attack(
         ));
     }
 
-    let stat = |synth: &[HostTraffic], target: &Rows| -> Result<f64> {
+    let index = |synth: &[HostTraffic]| -> Result<NnIndex> {
         let s = Rows::from_hosts(synth);
         if s.is_empty() {
             return Err(Error::Invalid(
                 "shadow attack: retrained generator produced no flows".into(),
             ));
         }
-        let idx = NnIndex::new(&s.feats)?;
-        Ok(-mean(&idx.nearest(&target.feats)))
+        NnIndex::new(&s.feats)
     };
+    let stat = |idx: &NnIndex, target: &Rows| -> f64 { -mean(&idx.nearest(&target.feats)) };
+
+    // IN datasets: the released one and `shadows` retrainings on the full member set. Every
+    // target is in the full member set, so the retrainings serve all targets (as in LiRA, where
+    // each model is IN for every record it was trained on): shadows x (1 + targets) retrainings
+    // instead of 2 x shadows x targets.
+    let mut ins = vec![index(input.synthetic)?];
+    for k in 0..cfg.shadows {
+        ins.push(index(&retrain(
+            input.members,
+            sub_seed(seed, &format!("shadow_in_{k}")),
+        )?)?);
+    }
 
     let mut all_scores = Vec::new();
     let mut all_labels = Vec::new();
     let mut per_target = Vec::new();
     for (rank, (ti, outlier, target)) in cands.iter().enumerate() {
-        let mut stats = vec![stat(input.synthetic, target)?];
-        let mut is_in = vec![true];
+        let mut stats: Vec<f64> = ins.iter().map(|idx| stat(idx, target)).collect();
+        let mut is_in = vec![true; ins.len()];
         let without: Vec<HostTraffic> = input
             .members
             .iter()
@@ -187,14 +201,8 @@ pub fn shadow_attack(
             .map(|(_, h)| h.clone())
             .collect();
         for k in 0..cfg.shadows {
-            let s_in = retrain(
-                input.members,
-                sub_seed(seed, &format!("shadow_in_{rank}_{k}")),
-            )?;
-            stats.push(stat(&s_in, target)?);
-            is_in.push(true);
             let s_out = retrain(&without, sub_seed(seed, &format!("shadow_out_{rank}_{k}")))?;
-            stats.push(stat(&s_out, target)?);
+            stats.push(stat(&index(&s_out)?, target));
             is_in.push(false);
         }
         let sc = lira_loo(&stats, &is_in);
