@@ -106,6 +106,11 @@ pub struct SplitSpec {
     pub members: f64,
     pub nonmembers: f64,
     pub holdout: f64,
+    /// Deal hosts to roles within strata (default true): the hosts with protocols outside
+    /// TCP/UDP/ICMP, then four flow-count quartiles of the others, each split in the role
+    /// proportions (see `HostSplit::stratified`). `false`: one plain seeded shuffle (the split of
+    /// runs made before this option existed).
+    pub stratify: bool,
     /// Seed of the host shuffle; default: the run seed.
     pub seed: Option<u64>,
     /// Start of the test window; `None` (default) = no time split: train and test windows are
@@ -120,6 +125,7 @@ impl Default for SplitSpec {
             members: 0.5,
             nonmembers: 0.2,
             holdout: 0.15,
+            stratify: true,
             seed: None,
             test_start: None,
         }
@@ -189,7 +195,7 @@ pub struct Spec {
     #[serde(default)]
     pub privacy: crate::privacy::PrivacyConfig,
     /// Generators whose privacy evaluation includes the shadow-model attack, which retrains
-    /// the generator `2 x privacy.shadow.targets x privacy.shadow.shadows` times (default: all).
+    /// the generator `privacy.shadow.shadows x (1 + privacy.shadow.targets)` times (default: all).
     #[serde(default = "default_generators")]
     pub shadow_generators: Vec<GeneratorName>,
     /// Epochs of each STAN shadow retraining (default 1). Shadow models then approximate the

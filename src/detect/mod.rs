@@ -23,6 +23,7 @@
 //! | metric | subject | value | CI |
 //! |---|---|---|---|
 //! | `macro_f1`, `accuracy` | `protocol` | mean over seeds | 95% bootstrap over test flows |
+//! | `f1` | `protocol/<TCP\|UDP\|ICMP\|other>` | idem, per class (when in truth or predictions) | idem |
 //! | `mse`, `mae` | `bytes` | mean over seeds | idem |
 //! | `auc`, `average_precision` | `<protocol\|bytes>/<attack>` | mean over seeds | idem |
 //! | `<metric>_seed_sd` | same | sample SD over the `seeds` repetitions (only if seeds ≥ 2) | none |
@@ -76,8 +77,9 @@ pub const DETECTORS: [&str; 2] = ["protocol", "bytes"];
 /// Attack subjects, in table order.
 pub const ATTACKS: [&str; 6] = ["blacklist", "scan", "dos", "spam", "beacon", "all"];
 /// Base metrics in table order.
-pub const METRICS: [&str; 6] = [
+pub const METRICS: [&str; 7] = [
     "macro_f1",
+    "f1",
     "accuracy",
     "mse",
     "mae",
@@ -239,6 +241,18 @@ fn f1_acc(y: &[usize], p: &[usize], idx: &[usize]) -> (f64, f64) {
     }
     let acc = tp.iter().sum::<usize>() as f64 / idx.len().max(1) as f64;
     (f1 / k.max(1) as f64, acc)
+}
+
+/// F1 of class `c` over `idx`; `None` when `c` occurs neither in the truth nor in the
+/// predictions (the class that `f1_acc` leaves out of the macro average).
+fn class_f1(y: &[usize], p: &[usize], idx: &[usize], c: usize) -> Option<f64> {
+    let (mut tp, mut n_true, mut n_pred) = (0usize, 0usize, 0usize);
+    for &i in idx {
+        n_true += usize::from(y[i] == c);
+        n_pred += usize::from(p[i] == c);
+        tp += usize::from(y[i] == c && p[i] == c);
+    }
+    (n_true + n_pred > 0).then(|| 2.0 * tp as f64 / (n_true + n_pred) as f64)
 }
 
 /// (MSE, MAE) of predictions `p` against `y` over `idx`.
@@ -433,6 +447,14 @@ fn source_rows(
     let acc = |k: usize, idx: &[usize]| Some(f1_acc(&clean.proto_y, &p[k].class, idx).1);
     let mse = |k: usize, idx: &[usize]| Some(mse_mae(&clean.bytes_y, &p[k].log_bytes, idx).0);
     let mae = |k: usize, idx: &[usize]| Some(mse_mae(&clean.bytes_y, &p[k].log_bytes, idx).1);
+    // Per-class F1: the macro average over four classes moves with the rare `other` class
+    // (a handful of tunnel hosts), so the table shows which class moved it.
+    for (c, class) in features::CLASS_NAMES.iter().enumerate() {
+        let fc = |k: usize, idx: &[usize]| class_f1(&clean.proto_y, &p[k].class, idx, c);
+        if let Some(v) = seeded_stat(nc, seeds, reps, bseed, fc) {
+            push_rows(&mut rows, name, "f1", &format!("protocol/{class}"), nc, v);
+        }
+    }
     for (metric, subject, v) in [
         (
             "macro_f1",
@@ -672,6 +694,11 @@ pub fn headline_table(rows: &[MetricRow]) -> String {
         for metric in METRICS {
             let subjects: Vec<String> = if matches!(metric, "auc" | "average_precision") {
                 ATTACKS.iter().map(|a| format!("{det}/{a}")).collect()
+            } else if metric == "f1" {
+                features::CLASS_NAMES
+                    .iter()
+                    .map(|c| format!("{det}/{c}"))
+                    .collect()
             } else {
                 vec![det.to_string()]
             };
@@ -1144,6 +1171,12 @@ mod tests {
         // F1(2) = 0 -> macro 1.3/3; accuracy 3/5.
         let (f1, acc) = f1_acc(&[0, 0, 1, 1, 2], &[0, 1, 1, 1, 0], &[0, 1, 2, 3, 4]);
         assert!((f1 - 1.3 / 3.0).abs() < 1e-12 && (acc - 0.6).abs() < 1e-12);
+        // The same classes one at a time; class 3 occurs nowhere.
+        let (y, p, all) = ([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], [0, 1, 2, 3, 4]);
+        assert_eq!(class_f1(&y, &p, &all, 0), Some(0.5));
+        assert_eq!(class_f1(&y, &p, &all, 1), Some(0.8));
+        assert_eq!(class_f1(&y, &p, &all, 2), Some(0.0));
+        assert_eq!(class_f1(&y, &p, &all, 3), None);
         // Resampled indices count with multiplicity: items 2, 2, 4 -> classes {1, 2, 0}.
         let (f1, acc) = f1_acc(&[0, 0, 1, 1, 2], &[0, 1, 1, 1, 0], &[2, 2, 4]);
         assert!((f1 - (0.0 + 1.0 + 0.0) / 3.0).abs() < 1e-12 && (acc - 2.0 / 3.0).abs() < 1e-12);

@@ -1,13 +1,16 @@
 //! Loading, validating and splitting the real data of a run.
 
 use crate::data::flow::{Flow, format_time, parse_time};
-use crate::data::hosts::{HostSplit, HostTraffic, host_view, internal_hosts, select};
+use crate::data::hosts::{HostSplit, HostTraffic, host_strata, host_view, internal_hosts, select};
 use crate::data::read::{read_flows, read_flows_lenient};
 use crate::error::{Error, Result};
 use crate::spec::Spec;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use sha2::{Digest, Sha256};
+
+/// Flow-count classes of the stratified host split (`split.stratify`).
+const ACTIVITY_QUARTILES: usize = 4;
 
 /// The real traffic of a run, split into its roles. Windows are `[start, end)` Unix seconds.
 pub struct Prepared {
@@ -74,15 +77,21 @@ impl Prepared {
         flows.retain(|f| f.te >= start && f.te < end);
         let n_flows = flows.len();
         let hosts = Self::choose_hosts(spec, &flows)?;
-        let split = HostSplit::shuffle(
-            &hosts,
-            [
-                spec.split.members,
-                spec.split.nonmembers,
-                spec.split.holdout,
-            ],
-            spec.split.seed.unwrap_or(spec.seed),
-        );
+        let all = host_view(&flows, &hosts);
+        let fractions = [
+            spec.split.members,
+            spec.split.nonmembers,
+            spec.split.holdout,
+        ];
+        let split_seed = spec.split.seed.unwrap_or(spec.seed);
+        let split = if spec.split.stratify {
+            // Strata from the whole data window: the split is a design choice made before any
+            // model sees data, like the choice of hosts.
+            let strata = host_strata(&all, ACTIVITY_QUARTILES);
+            HostSplit::stratified(&hosts, &strata, fractions, split_seed)
+        } else {
+            HostSplit::shuffle(&hosts, fractions, split_seed)
+        };
         let (train, test) = match spec.split.test_start.as_deref().and_then(parse_time) {
             Some(t) if t > start && t < end => ((start, t), (t, end)),
             Some(_) => {
@@ -93,7 +102,6 @@ impl Prepared {
             }
             None => ((start, end), (start, end)),
         };
-        let all = host_view(&flows, &hosts);
         Ok(Prepared {
             data_hash,
             n_flows,
