@@ -36,7 +36,10 @@
 //! The CI resamples test flows once per bootstrap replicate and applies the same resample to
 //! every seed's predictions, so it is the CI of the seed-averaged figure. It does not contain
 //! the variance due to *which hosts* trained the model, which on UGR'16 is larger than the CI
-//! for the protocol task (one VPN-like host carries most GRE/ESP flows).
+//! for the protocol task: the `other` class comes from four tunnel hosts (three GRE, one ESP),
+//! so its F1 (a quarter of macro-F1) depends on which of them trained the model and which is
+//! tested (quickstart seed 1: `real` F1(other) 0.04, `holdout` 0.79). The `f1` rows per class
+//! show it; the spread over seeds (`stan report`) is the interval that contains it.
 //!
 //! Seeds: repetition `k` of every source draws its own training sample, but initialises both
 //! models from the same per-`k` seed, so sources differ by their data, not by their init.
