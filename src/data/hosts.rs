@@ -131,10 +131,13 @@ impl HostSplit {
     ///
     /// Why: in the quickstart window the protocols outside TCP/UDP/ICMP (GRE, IPIP, ESP: the
     /// protocol detector's `other` class) come from 4 of 93 hosts (3 GRE, 1 ESP), and host
-    /// activity spans 115-7,179 flows. With a plain shuffle the 11 `holdout` hosts of seeds 1-3 carried none of
-    /// those protocols and half the members' flows per host, so the "ideal generator" could not
-    /// learn a class that the real test hosts carry, and its detectors fell to macro-F1 0.59 vs
-    /// 0.90 for real-trained ones: a property of the split, not of replayed real traffic.
+    /// activity spans 115-7,179 flows. With a plain shuffle the 11 `holdout` hosts of seeds 1-3
+    /// carried none of those protocols and half the members' flows per host, so the "ideal
+    /// generator" could not learn a class that the real test hosts carry, and its detectors fell
+    /// to macro-F1 0.58-0.63 against 0.77-0.90 for real-trained ones: a property of the split,
+    /// not of replayed real traffic.
+    ///
+    /// `strata` must have one entry per host (a caller's bug otherwise: it panics).
     ///
     /// Strata are taken smallest first. Each gets the largest-remainder share of every role's
     /// remaining places; a stratum of at least 3 hosts gives one host to each of `members`,
@@ -147,6 +150,7 @@ impl HostSplit {
         fractions: [f64; 3],
         seed: u64,
     ) -> HostSplit {
+        assert_eq!(hosts.len(), strata.len(), "one stratum per host");
         let mut pairs: Vec<(u32, usize)> =
             hosts.iter().copied().zip(strata.iter().copied()).collect();
         pairs.sort_unstable();
