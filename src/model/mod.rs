@@ -135,6 +135,27 @@ impl Stan {
             .map(|h| self.schema.attrs[h.attr].name.clone())
             .collect()
     }
+    /// Training noise for the window rows of one step (`StanConfig::window_noise`): `rows` x
+    /// n_cont Gaussian values from a stream of its own per optimiser step, so a resumed run
+    /// draws the same noise. `None` when the noise is off or nothing is continuous.
+    fn window_noise(&self, rows: usize, step: u64) -> Result<Option<Tensor>> {
+        let sd = self.cfg.window_noise;
+        let n_cont = self.net.layout.cont.len();
+        if sd == 0.0 || n_cont == 0 {
+            return Ok(None);
+        }
+        use rand::RngExt;
+        let mut rng = layers::sub_rng(self.seed, 0x4015_E000_0000_0000 + step);
+        let v: Vec<f32> = (0..rows * n_cont)
+            .map(|_| {
+                let z: f64 = rng.sample(rand_distr::StandardNormal);
+                (z * sd) as f32
+            })
+            .collect();
+        let t = Tensor::from_vec(v, (rows, n_cont), self.net.device())?;
+        Ok(Some(t.to_dtype(self.net.dtype())?))
+    }
+
     /// When set, `fit` saves a resumable checkpoint to `dir` after every epoch.
     pub fn set_checkpoint_dir(&mut self, dir: Option<PathBuf>) {
         self.checkpoint_dir = dir;
@@ -206,7 +227,8 @@ impl Stan {
             let mut loss_sum = 0f64;
             for chunk in order.chunks(bs) {
                 let (w, c) = tr.indices(chunk, k, &dev, &mut iw, &mut ic)?;
-                let nll = self.net.batch_nll(&tr.rows, &w, &c)?;
+                let noise = self.window_noise(chunk.len() * k, self.state.step + 1)?;
+                let nll = self.net.batch_nll_noisy(&tr.rows, &w, &c, noise.as_ref())?;
                 let loss = nll.mean(1)?.sum_all()?;
                 let grads = loss.backward()?;
                 self.state.step += 1;

@@ -763,11 +763,28 @@ impl Net {
     /// Teacher-forced per-head NLL [n_heads, B] for current rows `idx_c` [B] with window rows
     /// `idx_w` [B * k] (oldest first; the padding row index selects an all-zero row).
     pub fn batch_nll(&self, table: &RowData, idx_w: &Tensor, idx_c: &Tensor) -> Result<Tensor> {
+        self.batch_nll_noisy(table, idx_w, idx_c, None)
+    }
+
+    /// [`Net::batch_nll`] with `noise` [B * k, n_cont] added to the window rows' continuous
+    /// attributes (`StanConfig::window_noise`; padding rows stay zero because features are
+    /// multiplied by `present`).
+    pub fn batch_nll_noisy(
+        &self,
+        table: &RowData,
+        idx_w: &Tensor,
+        idx_c: &Tensor,
+        noise: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let b = idx_c.dim(0)?;
         let k = self.layout.window;
-        let wf =
-            self.features(&table.select_inputs(idx_w)?)?
-                .reshape((b, k, self.layout.feat_width))?;
+        let mut win = table.select_inputs(idx_w)?;
+        if let (Some(n), Some(c)) = (noise, win.cont.as_ref()) {
+            win.cont = Some(c.add(n)?);
+        }
+        let wf = self
+            .features(&win)?
+            .reshape((b, k, self.layout.feat_width))?;
         let cur = table.select(idx_c)?;
         let cf = self.features(&cur)?;
         let out = self.forward(&wf, &cf)?;

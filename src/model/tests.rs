@@ -1088,3 +1088,76 @@ fn rounding_cells_switch() {
             .contains("\"rounding_cells\":false")
     );
 }
+
+/// `window_noise`: off (0) is the plain batch loss bit for bit; on, training is still
+/// deterministic per seed but differs from training without noise, and the validation loss
+/// (teacher-forced on clean windows) is still computed. Negative or non-finite values are
+/// rejected with the key's name.
+#[test]
+fn window_noise_is_seeded_and_off_by_default() {
+    let data = mixed_rows(&[60, 50, 40, 30], 4);
+    let base = StanConfig {
+        epochs: 2,
+        batch_size: 32,
+        val_fraction: 0.25,
+        ..small_cfg()
+    };
+    assert_eq!(base.window_noise, 0.0);
+    let noisy = StanConfig {
+        window_noise: 0.05,
+        ..base.clone()
+    };
+    let fit = |cfg: &StanConfig| {
+        let mut m = Stan::new(&mixed_schema(), cfg, 11).unwrap();
+        let r = m.fit(&data, false).unwrap();
+        (m, r)
+    };
+    let ((trained, r0), (_, r1), (_, r2)) = (fit(&base), fit(&noisy), fit(&noisy));
+    assert_eq!(r1.train_loss, r2.train_loss);
+    assert_eq!(r1.val_loss, r2.val_loss);
+    assert_ne!(r0.train_loss, r1.train_loss);
+    assert!(r1.val_loss.iter().all(|v| v.is_finite()));
+
+    // On a trained network (an untrained one ignores its window: the heads start from the
+    // data's marginals), the batch loss with a zero noise tensor equals the plain one bit for
+    // bit, and non-zero noise changes it.
+    let net = &trained.net;
+    let (_, table, _, _) = mixed_batch(net, &[3, 4, 5]);
+    let (w, c) = table
+        .indices(&[3, 4, 5], 3, &dev(), &mut Vec::new(), &mut Vec::new())
+        .unwrap();
+    let zero = Tensor::zeros((9, net.layout.cont.len()), DType::F32, &dev()).unwrap();
+    let a: Vec<f32> = net
+        .batch_nll(&table.rows, &w, &c)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let b: Vec<f32> = net
+        .batch_nll_noisy(&table.rows, &w, &c, Some(&zero))
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert_eq!(a, b);
+    let some = (zero + 0.1).unwrap();
+    let n: Vec<f32> = net
+        .batch_nll_noisy(&table.rows, &w, &c, Some(&some))
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert_ne!(a, n);
+
+    for bad in [-0.1, f64::NAN, f64::INFINITY] {
+        let cfg = StanConfig {
+            window_noise: bad,
+            ..small_cfg()
+        };
+        let e = cfg.validate().err().unwrap().to_string();
+        assert!(e.contains("window_noise"), "{e}");
+    }
+}
