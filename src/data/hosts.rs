@@ -227,6 +227,8 @@ fn role_counts(n: usize, fractions: [f64; 3]) -> [usize; 4] {
         cuts[1] = cuts[1].clamp(cuts[0] + 1, n - 2);
         cuts[2] = cuts[2].clamp(cuts[1] + 1, n - 1);
     }
+    // Monotone for non-negative fractions already; this keeps a caller's negative fraction
+    // from underflowing the subtractions below.
     cuts[1] = cuts[1].max(cuts[0]);
     cuts[2] = cuts[2].max(cuts[1]);
     [cuts[0], cuts[1] - cuts[0], cuts[2] - cuts[1], n - cuts[2]]

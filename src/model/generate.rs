@@ -69,13 +69,12 @@ impl GenWeights {
         };
         let w0_row = w0.narrow(0, l.ctx_dim, l.feat_width)?;
         let mut first = Vec::with_capacity(l.n_attrs);
-        let mut next_emb = l.cont.len();
         for (i, a) in l.attrs.iter().enumerate() {
+            let c = l.feature_col(i);
             first.push(match a.kind {
-                Kind::Continuous { col, .. } => First::PerUnit(host(w0_row.narrow(0, col, 1)?)?),
+                Kind::Continuous { .. } => First::PerUnit(host(w0_row.narrow(0, c, 1)?)?),
                 Kind::Discrete { emb, .. } => {
-                    let rows = w0_row.narrow(0, next_emb, emb)?;
-                    next_emb += emb;
+                    let rows = w0_row.narrow(0, c, emb)?;
                     First::PerClass(host(p.get(&format!("emb.{i}"))?.detach().matmul(&rows)?)?)
                 }
             });

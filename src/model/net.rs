@@ -220,6 +220,22 @@ impl Layout {
             window: cfg.window,
         })
     }
+
+    /// First feature column of attribute `i` in a row's features ([`Net::features`]: the
+    /// continuous values, then one embedding block per discrete attribute in `disc` order, then
+    /// the present flag in the last column).
+    pub fn feature_col(&self, i: usize) -> usize {
+        match self.attrs[i].kind {
+            Kind::Continuous { col, .. } => col,
+            Kind::Discrete { col, .. } => {
+                let emb = |&j: &usize| match self.attrs[j].kind {
+                    Kind::Discrete { emb, .. } => emb,
+                    Kind::Continuous { .. } => 0,
+                };
+                self.cont.len() + self.disc[..col].iter().map(emb).sum::<usize>()
+            }
+        }
+    }
 }
 
 /// Row data on the device: continuous block, discrete class ids, present flags.
@@ -371,9 +387,7 @@ enum FeatureBlock {
 impl HostFeatures {
     pub fn new(net: &Net) -> Result<HostFeatures> {
         let l = &net.layout;
-        let mut next_emb = l.cont.len();
         let mut cols = Vec::with_capacity(l.n_attrs);
-        // Embedding blocks follow the continuous block in `disc` order, which is schema order.
         for (i, a) in l.attrs.iter().enumerate() {
             cols.push(match a.kind {
                 Kind::Continuous { col, .. } => FeatureBlock::Value(col),
@@ -385,10 +399,8 @@ impl HostFeatures {
                         .to_dtype(DType::F32)?
                         .flatten_all()?
                         .to_vec1()?;
-                    let col = next_emb;
-                    next_emb += emb;
                     FeatureBlock::Embedding {
-                        col,
+                        col: l.feature_col(i),
                         dim: emb,
                         table,
                     }
