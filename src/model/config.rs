@@ -54,6 +54,21 @@ pub struct StanConfig {
     /// only when non-zero, so run ids of specs without it are unchanged.
     #[serde(skip_serializing_if = "is_zero")]
     pub window_noise: f64,
+    /// Scheduled sampling: during training, each *window* row (never the row being predicted,
+    /// never validation) is replaced with this probability by the model's own one-step sample
+    /// of that row: a row drawn, as a roll-out draws it, from the current weights given that
+    /// row's real window and given attributes. The samples are redrawn at the start of every
+    /// epoch after the first; the probability ramps up linearly over `sampled_windows_ramp`
+    /// epochs. Default 0 = off (STAN). Why: the model is trained on real windows but rolled out
+    /// on its own output (exposure bias), and its rate drifts along a roll-out; windows that
+    /// hold its own kind of errors teach it to predict the real next row from them. Written
+    /// into resolved specs only when non-zero, so run ids of specs without it are unchanged.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sampled_windows: f64,
+    /// Epochs over which the `sampled_windows` probability ramps up: epoch e >= 1 uses
+    /// `sampled_windows * min(1, e / ramp)`; epoch 0 is always teacher-forced.
+    #[serde(skip_serializing_if = "is_default_ramp")]
+    pub sampled_windows_ramp: usize,
     /// Maximum number of training epochs (an epoch = every training row once).
     pub epochs: usize,
     pub batch_size: usize,
@@ -91,6 +106,24 @@ fn is_zero(x: &f64) -> bool {
     *x == 0.0
 }
 
+const DEFAULT_RAMP: usize = 5;
+
+fn is_default_ramp(x: &usize) -> bool {
+    *x == DEFAULT_RAMP
+}
+
+impl StanConfig {
+    /// The `sampled_windows` probability of epoch `epoch` (0-based): 0 in the first epoch, then
+    /// a linear ramp to `sampled_windows` over `sampled_windows_ramp` epochs.
+    pub fn sampled_windows_at(&self, epoch: usize) -> f64 {
+        if epoch == 0 {
+            return 0.0;
+        }
+        let ramp = self.sampled_windows_ramp.max(1) as f64;
+        self.sampled_windows * (epoch as f64 / ramp).min(1.0)
+    }
+}
+
 /// Where the validation rows come from (`StanConfig::val_split`).
 ///
 /// `time` is the default because it mirrors what the model is asked to do and is stable: STAN
@@ -121,6 +154,8 @@ impl Default for StanConfig {
             bin_half_width: 1.0 / 400.0,
             rounding_cells: true,
             window_noise: 0.0,
+            sampled_windows: 0.0,
+            sampled_windows_ramp: DEFAULT_RAMP,
             epochs: 50,
             batch_size: 512,
             lr: 2e-3,
@@ -169,6 +204,12 @@ impl StanConfig {
         }
         if !(self.window_noise >= 0.0 && self.window_noise.is_finite()) {
             return bad("window_noise", "must be finite and >= 0");
+        }
+        if !(0.0..=1.0).contains(&self.sampled_windows) {
+            return bad("sampled_windows", "must be a probability in [0, 1]");
+        }
+        if self.sampled_windows_ramp == 0 {
+            return bad("sampled_windows_ramp", "must be >= 1 epoch");
         }
         if self.batch_size == 0 {
             return bad("batch_size", "must be >= 1");

@@ -258,6 +258,94 @@ impl<S> Slot<S> {
 }
 
 impl Stan {
+    /// One-step model samples for scheduled sampling (`StanConfig::sampled_windows`): for every
+    /// row r of `seq`, a row drawn as a roll-out draws it from r's real window (the k rows
+    /// before it in its host, padded) with r's given attributes, every other attribute sampled
+    /// in order. Returned row-major in `seq`'s order. Row r draws from its own `StdRng`
+    /// derived from (`stream`, r), so the result does not depend on the batching or threads.
+    pub(super) fn sample_one_step(&self, seq: &Sequences, stream: u64) -> Result<Vec<f32>> {
+        let net = &self.net;
+        let l = &net.layout;
+        let (na, k) = (l.n_attrs, l.window);
+        let gw = GenWeights::new(net)?;
+        let hf = HostFeatures::new(net)?;
+        let fw = hf.width();
+        let given: Vec<usize> = (0..na).filter(|&i| l.attrs[i].pos.is_none()).collect();
+        let max_width = l.heads.iter().map(|h| h.width).max().unwrap_or(1);
+        let n = seq.n_rows();
+        let mut feats = vec![0f32; n * fw];
+        for (r, f) in feats.chunks_exact_mut(fw).enumerate() {
+            hf.row(seq.row(r), f)?;
+        }
+        let mut start = vec![0usize; n];
+        for h in 0..seq.n_hosts() {
+            let r = seq.host(h);
+            start[r.clone()].fill(r.start);
+        }
+        const CHUNK: usize = 2048;
+        let mut slots: Vec<Slot<()>> = (0..CHUNK.min(n))
+            .map(|_| Slot {
+                host: 0,
+                state: (),
+                rng: sub_rng(stream, 0),
+                hist: Vec::new(),
+                row: vec![0.0; na],
+                acc: vec![0.0; gw.hidden],
+                out: Vec::new(),
+                n_rows: 0,
+                redraws: 0,
+                clamped: 0,
+                scratch: vec![0.0; scratch_len(max_width)],
+            })
+            .collect();
+        let mut out = Vec::with_capacity(n * na);
+        let (mut win, mut cur) = (Vec::new(), Vec::new());
+        let (max_redraws, bin_h) = (self.cfg.max_redraws, self.cfg.bin_half_width);
+        for first in (0..n).step_by(CHUNK) {
+            let m = CHUNK.min(n - first);
+            win.clear();
+            for (r, &st) in start.iter().enumerate().skip(first).take(m) {
+                for j in (1..=k).rev() {
+                    match r.checked_sub(j).filter(|&s| s >= st) {
+                        Some(s) => win.extend_from_slice(&feats[s * fw..(s + 1) * fw]),
+                        None => win.extend(std::iter::repeat_n(0f32, fw)),
+                    }
+                }
+            }
+            let pre = gw.start(net, &win, m)?;
+            let slots = &mut slots[..m];
+            for (i, (s, pc)) in slots
+                .iter_mut()
+                .zip(pre.chunks_exact(gw.hidden))
+                .enumerate()
+            {
+                let r = first + i;
+                s.rng = sub_rng(stream, r as u64);
+                s.row.fill(0.0);
+                s.acc.copy_from_slice(pc);
+                for &a in &given {
+                    s.row[a] = seq.row(r)[a];
+                    gw.add(a, s.row[a], &mut s.acc)?;
+                }
+            }
+            for pos in 0..gw.heads.len() {
+                let raw = gw.head(pos, slots.iter().map(|s| s.acc.as_slice()), m, &mut cur)?;
+                let (width, attr) = (l.heads[pos].width, l.heads[pos].attr);
+                slots
+                    .par_iter_mut()
+                    .zip(raw.par_chunks(width))
+                    .try_for_each(|(s, r)| {
+                        s.sample(l, pos, r, max_redraws, bin_h);
+                        gw.add(attr, s.row[attr], &mut s.acc)
+                    })?;
+            }
+            for s in slots.iter() {
+                out.extend_from_slice(&s.row);
+            }
+        }
+        Ok(out)
+    }
+
     /// Generate `n_hosts` host sequences. Each host starts from an empty (all-padding) window;
     /// per row, `cond` writes the given attributes, the model samples the others in order, and
     /// `cond` advances its state; a host stops when `cond.prepare` returns false or after

@@ -224,11 +224,35 @@ impl Stan {
                 .for_each(|(i, v)| *v = i as u32);
             shuffle_epoch(&mut order, self.seed, epoch);
             let te = Instant::now();
+            // Scheduled sampling: this epoch's one-step samples of every training row, drawn
+            // from the weights at the epoch's start (counted in the epoch's time).
+            let p_mix = self.cfg.sampled_windows_at(epoch);
+            let mixed = if p_mix > 0.0 {
+                use rand::RngExt;
+                let stream = layers::sub_rng(self.seed, 0x0E5A_0000_0000 + epoch as u64).random();
+                let ts = Instant::now();
+                let smp = self.sample_one_step(&tr_seq, stream)?;
+                tracing::debug!(
+                    "epoch {}: one-step samples of {n} rows in {:.1} s (window rows swapped with p = {p_mix:.3})",
+                    epoch + 1,
+                    secs(ts)
+                );
+                Some(Table::with_samples(&self.net, &tr_seq, &smp)?)
+            } else {
+                None
+            };
+            let table = mixed.as_ref().unwrap_or(&tr);
             let mut loss_sum = 0f64;
             for chunk in order.chunks(bs) {
-                let (w, c) = tr.indices(chunk, k, &dev, &mut iw, &mut ic)?;
+                let mut mix_rng = (p_mix > 0.0).then(|| {
+                    layers::sub_rng(self.seed, 0x5A3D_0000_0000_0000 + self.state.step + 1)
+                });
+                let mix = mix_rng.as_mut().map(|r| (p_mix, r));
+                let (w, c) = table.indices(chunk, k, &dev, &mut iw, &mut ic, mix)?;
                 let noise = self.window_noise(chunk.len() * k, self.state.step + 1)?;
-                let nll = self.net.batch_nll_noisy(&tr.rows, &w, &c, noise.as_ref())?;
+                let nll = self
+                    .net
+                    .batch_nll_noisy(&table.rows, &w, &c, noise.as_ref())?;
                 let loss = nll.mean(1)?.sum_all()?;
                 let grads = loss.backward()?;
                 self.state.step += 1;

@@ -100,7 +100,14 @@ fn layout_shapes_and_forward() {
     let t = Table::new(&net, &seq).unwrap();
     let rows: Vec<u32> = (0..11).collect();
     let (w, c) = t
-        .indices(&rows, 3, net.device(), &mut Vec::new(), &mut Vec::new())
+        .indices(
+            &rows,
+            3,
+            net.device(),
+            &mut Vec::new(),
+            &mut Vec::new(),
+            None,
+        )
         .unwrap();
     // Row 8 is the second row of host 1 (rows 7..11): window = pad, pad, 7.
     assert_eq!(w.to_vec1::<u32>().unwrap()[8 * 3..9 * 3], [11, 11, 7]);
@@ -164,7 +171,14 @@ fn mixed_batch(net: &Net, rows: &[u32]) -> (Sequences, Table, Tensor, Tensor) {
     let a = mixed_rows(&[6], 11);
     let t = Table::new(net, &a).unwrap();
     let (w, c) = t
-        .indices(rows, 3, net.device(), &mut Vec::new(), &mut Vec::new())
+        .indices(
+            rows,
+            3,
+            net.device(),
+            &mut Vec::new(),
+            &mut Vec::new(),
+            None,
+        )
         .unwrap();
     let wf = net
         .features(&t.rows.select(&w).unwrap())
@@ -564,7 +578,14 @@ fn gradient_full_model() {
         assert_eq!(t.rows.cells.is_some(), h > 0.0);
         let rows: Vec<u32> = (0..9).collect();
         let (w, c) = t
-            .indices(&rows, 3, net.device(), &mut Vec::new(), &mut Vec::new())
+            .indices(
+                &rows,
+                3,
+                net.device(),
+                &mut Vec::new(),
+                &mut Vec::new(),
+                None,
+            )
             .unwrap();
         let vars: Vec<Var> = net.params.vars.values().cloned().collect();
         // Biases start at exactly 0 and padding rows are all-zero, which would put conv ReLUs
@@ -917,6 +938,7 @@ fn gpu_report() {
                 stan.net.device(),
                 &mut Vec::new(),
                 &mut Vec::new(),
+                None,
             )
             .unwrap();
         let l: f64 = stan
@@ -1124,7 +1146,14 @@ fn window_noise_is_seeded_and_off_by_default() {
     let net = &trained.net;
     let (_, table, _, _) = mixed_batch(net, &[3, 4, 5]);
     let (w, c) = table
-        .indices(&[3, 4, 5], 3, &dev(), &mut Vec::new(), &mut Vec::new())
+        .indices(
+            &[3, 4, 5],
+            3,
+            &dev(),
+            &mut Vec::new(),
+            &mut Vec::new(),
+            None,
+        )
         .unwrap();
     let zero = Tensor::zeros((9, net.layout.cont.len()), DType::F32, &dev()).unwrap();
     let a: Vec<f32> = net
@@ -1159,5 +1188,134 @@ fn window_noise_is_seeded_and_off_by_default() {
         };
         let e = cfg.validate().err().unwrap().to_string();
         assert!(e.contains("window_noise"), "{e}");
+    }
+}
+
+/// Scheduled sampling (`sampled_windows`): the ramp; one-step samples are seeded per row
+/// (independent of batching), keep the given attributes and fit the schema; the window mix
+/// swaps exactly the non-padding window rows it draws (none at p = 0, all at p = 1) and never
+/// the predicted row; training with it is deterministic per seed and differs from training
+/// without; bad settings are named.
+#[test]
+fn sampled_windows_are_seeded_and_mix_only_windows() {
+    let cfg = StanConfig {
+        sampled_windows: 0.4,
+        sampled_windows_ramp: 4,
+        ..small_cfg()
+    };
+    let at: Vec<f64> = (0..6).map(|e| cfg.sampled_windows_at(e)).collect();
+    assert_eq!(at, vec![0.0, 0.1, 0.2, 0.30000000000000004, 0.4, 0.4]);
+    assert_eq!(StanConfig::default().sampled_windows_at(3), 0.0);
+
+    let data = mixed_rows(&[60, 50, 40, 30], 4);
+    let base = StanConfig {
+        epochs: 3,
+        batch_size: 32,
+        val_fraction: 0.25,
+        ..small_cfg()
+    };
+    let mixed = StanConfig {
+        sampled_windows: 0.5,
+        sampled_windows_ramp: 1,
+        ..base.clone()
+    };
+    let fit = |cfg: &StanConfig| {
+        let mut m = Stan::new(&mixed_schema(), cfg, 11).unwrap();
+        let r = m.fit(&data, false).unwrap();
+        (m, r)
+    };
+    let ((trained, r0), (_, r1), (_, r2)) = (fit(&base), fit(&mixed), fit(&mixed));
+    assert_eq!(r1.train_loss, r2.train_loss);
+    assert_eq!(r1.val_loss, r2.val_loss);
+    // Epoch 1 is teacher-forced in both; later epochs differ.
+    assert_eq!(r0.train_loss[0], r1.train_loss[0]);
+    assert_ne!(r0.train_loss[1..], r1.train_loss[1..]);
+
+    // One-step samples: the same stream gives the same rows, another stream other rows; the
+    // given attribute (hour, column 0) is the real row's; every value fits the schema.
+    let s1 = trained.sample_one_step(&data, 7).unwrap();
+    assert_eq!(s1, trained.sample_one_step(&data, 7).unwrap());
+    assert_ne!(s1, trained.sample_one_step(&data, 8).unwrap());
+    assert_eq!(s1.len(), data.rows.len());
+    for (got, real) in s1.chunks(6).zip(data.rows.chunks(6)) {
+        assert_eq!(got[0], real[0]);
+    }
+    // Per-row streams: sampling a host's rows alone gives the same draws as within all rows
+    // when the host is first (row indices coincide).
+    let first = data.select_hosts(|h| h == 0);
+    let alone = trained.sample_one_step(&first, 7).unwrap();
+    assert_eq!(alone[..], s1[..alone.len()]);
+
+    let net = &trained.net;
+    let t = Table::with_samples(net, &data, &s1).unwrap();
+    let n = data.n_rows() as u32;
+    let rows: Vec<u32> = (0..n).collect();
+    let idx = |p: f64| {
+        let mut rng = rand::SeedableRng::seed_from_u64(3);
+        let (w, c) = t
+            .indices(
+                &rows,
+                3,
+                &dev(),
+                &mut Vec::new(),
+                &mut Vec::new(),
+                Some((p, &mut rng)),
+            )
+            .unwrap();
+        (w.to_vec1::<u32>().unwrap(), c.to_vec1::<u32>().unwrap())
+    };
+    let (plain, cur) = {
+        let (w, c) = t
+            .indices(&rows, 3, &dev(), &mut Vec::new(), &mut Vec::new(), None)
+            .unwrap();
+        (w.to_vec1::<u32>().unwrap(), c.to_vec1::<u32>().unwrap())
+    };
+    assert_eq!(idx(0.0), (plain.clone(), cur.clone()));
+    let (all, c1) = idx(1.0);
+    assert_eq!(c1, cur);
+    for (a, p) in all.iter().zip(&plain) {
+        assert_eq!(*a, if *p == n { n } else { p + n + 1 });
+    }
+    let (half, _) = idx(0.5);
+    let swapped = half.iter().filter(|&&i| i > n).count();
+    let real = plain.iter().filter(|&&i| i < n).count();
+    assert!(
+        swapped > real / 3 && swapped < 2 * real / 3,
+        "{swapped} of {real}"
+    );
+    // A mix on a table without samples is an error, not a read past the padding row.
+    let plain_t = Table::new(net, &data).unwrap();
+    let mut rng = rand::SeedableRng::seed_from_u64(3);
+    assert!(
+        plain_t
+            .indices(
+                &rows,
+                3,
+                &dev(),
+                &mut Vec::new(),
+                &mut Vec::new(),
+                Some((0.5, &mut rng))
+            )
+            .is_err()
+    );
+    // Samples must fit the schema and number one per row.
+    assert!(Table::with_samples(net, &data, &s1[6..]).is_err());
+    let mut bad = s1.clone();
+    bad[2] = 7.5; // proto is a 3-class attribute
+    assert!(Table::with_samples(net, &data, &bad).is_err());
+
+    for (p, ramp, key) in [
+        (-0.1, 5, "sampled_windows"),
+        (1.5, 5, "sampled_windows"),
+        (f64::NAN, 5, "sampled_windows"),
+        (0.5, 0, "sampled_windows_ramp"),
+    ] {
+        let cfg = StanConfig {
+            sampled_windows: p,
+            sampled_windows_ramp: ramp,
+            ..small_cfg()
+        };
+        let e = cfg.validate().err().unwrap().to_string();
+        assert!(e.contains(key), "{e}");
     }
 }
