@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use super::categorical::{sample_softmax, scratch_len};
 use super::layers::sub_rng;
 use super::mdn::sample_mdn;
-use super::net::{HostFeatures, Kind, Layout, Net, class_index};
+use super::net::{HostFeatures, Kind, Layout, Net, class_index, shift_concat};
 use super::{GenStats, Stan};
 use crate::schema::Sequences;
 use crate::{Error, Result};
@@ -26,6 +26,73 @@ struct HeadWeights {
     layers: Vec<(Tensor, Tensor)>,
     wo: Tensor,
     bo: Tensor,
+    /// The same weights on the host, for f32 models on the CPU.
+    host: Option<HostHead>,
+}
+
+/// One head's weights as host f32 slices (row-major; `layers` as (weight [e, e], bias [e])):
+/// generation's per-head products run on the host with the matrix-multiply routine candle
+/// calls, with the same arguments, so the outputs are the same bits as the tensor path's.
+/// Why: with the quickstart's ~47 hosts per step, a head's two small products are ~8 candle
+/// operations (upload, products, bias additions, relu, download), each with its own
+/// allocations, and that per-operation overhead, not arithmetic, bounded generation.
+struct HostHead {
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
+    wo: Vec<f32>,
+    bo: Vec<f32>,
+}
+
+/// `out = x w` for row-major `x` [m, k] and `w` [k, n], through `gemm` exactly as candle 0.11's
+/// CPU matmul calls it (contiguous strides, `alpha = 0, beta = 1`, rayon parallelism with
+/// candle's thread count), so results match `Tensor::matmul` bit for bit.
+fn host_matmul(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, out: &mut Vec<f32>) {
+    assert!(x.len() == m * k && w.len() == k * n, "host_matmul: shapes");
+    out.clear();
+    out.resize(m * n, 0.0);
+    let threads = candle_core::utils::get_num_threads();
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: `out` holds m x n values, `x` m x k and `w` k x n (asserted above), all
+    // row-major with the unit column strides and row strides passed here; `read_dst` is false.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            1,
+            n as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// `v[r][j] += b[j]` for every row, then relu when asked (candle's `broadcast_add` and `relu`
+/// on f32: `x + b`, `x.max(0)`).
+fn add_bias(v: &mut [f32], b: &[f32], relu: bool) {
+    for row in v.chunks_exact_mut(b.len()) {
+        for (x, &bj) in row.iter_mut().zip(b) {
+            *x += bj;
+            if relu {
+                *x = x.max(0f32);
+            }
+        }
+    }
 }
 
 /// First-layer contribution of one attribute.
@@ -55,6 +122,18 @@ pub(super) struct GenWeights {
     /// First-layer row of the present flag, [H].
     present: Vec<f32>,
     heads: Vec<HeadWeights>,
+    /// The context path's weights on the host, for f32 models on the CPU.
+    host_start: Option<HostStart>,
+}
+
+/// The window encoder and the first layer's context rows as host f32 slices, so that a step's
+/// context and first-layer product run on the host like the heads ([`HostHead`]).
+struct HostStart {
+    /// Per convolution: weight [ks * cin, cout] and bias [cout].
+    conv: Vec<(Vec<f32>, Vec<f32>)>,
+    kernel: usize,
+    w0_ctx: Vec<f32>,
+    b0: Vec<f32>,
 }
 
 impl GenWeights {
@@ -88,38 +167,113 @@ impl GenWeights {
                 ))
             })
             .collect::<Result<_>>()?;
+        let on_host = net.device().is_cpu() && net.dtype() == DType::F32;
         let mut heads = Vec::new();
         for (pos, h) in l.heads.iter().enumerate() {
             let e = l.prefix[pos];
+            let layers: Vec<(Tensor, Tensor)> = deep
+                .iter()
+                .map(|(w, b)| {
+                    Ok((
+                        w.narrow(0, 0, e)?.narrow(1, 0, e)?.contiguous()?,
+                        b.narrow(0, 0, e)?.contiguous()?,
+                    ))
+                })
+                .collect::<Result<_>>()?;
+            let wo = p.get(&format!("head.{}.w", h.attr))?.detach();
+            let bo = p.get(&format!("head.{}.b", h.attr))?.detach();
+            let host = if on_host {
+                Some(HostHead {
+                    layers: layers
+                        .iter()
+                        .map(|(w, b)| Ok((host(w.clone())?, host(b.clone())?)))
+                        .collect::<Result<_>>()?,
+                    wo: host(wo.clone())?,
+                    bo: host(bo.clone())?,
+                })
+            } else {
+                None
+            };
             heads.push(HeadWeights {
                 e,
-                layers: deep
-                    .iter()
-                    .map(|(w, b)| {
-                        Ok((
-                            w.narrow(0, 0, e)?.narrow(1, 0, e)?.contiguous()?,
-                            b.narrow(0, 0, e)?.contiguous()?,
-                        ))
-                    })
-                    .collect::<Result<_>>()?,
-                wo: p.get(&format!("head.{}.w", h.attr))?.detach(),
-                bo: p.get(&format!("head.{}.b", h.attr))?.detach(),
+                layers,
+                wo,
+                bo,
+                host,
             });
         }
+        let w0_ctx = w0.narrow(0, 0, l.ctx_dim)?.contiguous()?;
+        let b0 = p.get("ar.0.b")?.detach();
+        let host_start = if on_host {
+            let conv = if net.cfg.cnn_active() {
+                (0..net.cfg.conv_channels.len())
+                    .map(|i| {
+                        Ok((
+                            host(p.get(&format!("conv.{i}.w"))?.detach())?,
+                            host(p.get(&format!("conv.{i}.b"))?.detach())?,
+                        ))
+                    })
+                    .collect::<Result<_>>()?
+            } else {
+                Vec::new()
+            };
+            Some(HostStart {
+                conv,
+                kernel: net.cfg.kernel_size,
+                w0_ctx: host(w0_ctx.clone())?,
+                b0: host(b0.clone())?,
+            })
+        } else {
+            None
+        };
         Ok(GenWeights {
-            w0_ctx: w0.narrow(0, 0, l.ctx_dim)?.contiguous()?,
-            b0: p.get("ar.0.b")?.detach(),
+            w0_ctx,
+            b0,
             hidden,
             first,
             present,
             heads,
+            host_start,
         })
+    }
+
+    /// The same weights without the host copies: every head runs through candle tensors
+    /// (what other devices do), for tests that compare the two paths.
+    #[cfg(test)]
+    pub(super) fn tensor_only(mut self) -> GenWeights {
+        for h in &mut self.heads {
+            h.host = None;
+        }
+        self.host_start = None;
+        self
     }
 
     /// First-layer pre-activations [n, H] (host, row-major) of `n` rows from their windows'
     /// features `hist` (n x k x F): context product, bias and present flag; the row's own
     /// attributes are added by [`GenWeights::add`].
     pub(super) fn start(&self, net: &Net, hist: &[f32], n: usize) -> Result<Vec<f32>> {
+        if let Some(hs) = &self.host_start {
+            // `Net::context_host` and the product below, on host slices (same gemm calls).
+            let (k, mut c) = (net.layout.window, net.layout.feat_width);
+            let mut x = hist.to_vec();
+            let mut y = Vec::new();
+            for (w, b) in &hs.conv {
+                let u = shift_concat(&x, n, k, c, hs.kernel);
+                c = b.len();
+                host_matmul(&u, n * k, u.len() / (n * k), w, c, &mut y);
+                add_bias(&mut y, b, true);
+                std::mem::swap(&mut x, &mut y);
+            }
+            let mut pre = Vec::new();
+            host_matmul(&x, n, k * c, &hs.w0_ctx, self.hidden, &mut pre);
+            add_bias(&mut pre, &hs.b0, false);
+            for row in pre.chunks_exact_mut(self.hidden) {
+                for (a, &p) in row.iter_mut().zip(&self.present) {
+                    *a += p;
+                }
+            }
+            return Ok(pre);
+        }
         let ctx = net.context_host(hist, n)?.detach();
         let mut pre: Vec<f32> = ctx
             .matmul(&self.w0_ctx)?
@@ -149,6 +303,18 @@ impl GenWeights {
         buf.clear();
         for a in acc {
             buf.extend(a[..hw.e].iter().map(|&x| x.max(0.0)));
+        }
+        if let Some(hh) = &hw.host {
+            let mut y = Vec::new();
+            for (w, b) in &hh.layers {
+                host_matmul(buf, n, hw.e, w, hw.e, &mut y);
+                add_bias(&mut y, b, true);
+                std::mem::swap(buf, &mut y);
+            }
+            let mut raw = Vec::new();
+            host_matmul(buf, n, hw.e, &hh.wo, hh.bo.len(), &mut raw);
+            add_bias(&mut raw, &hh.bo, false);
+            return Ok(raw);
         }
         let (dev, dtype) = (self.b0.device(), self.b0.dtype());
         let mut h = Tensor::from_slice(buf, (n, hw.e), dev)?.to_dtype(dtype)?;

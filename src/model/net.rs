@@ -344,7 +344,7 @@ impl RowData {
 /// The shift-and-concatenate of `conv1d_cl` on host data: `x` holds `n` windows of `k` rows
 /// of `c` channels; row t of window b in the result is the concatenation of input rows
 /// t - ks/2 .. t - ks/2 + ks - 1 (zeros outside the window), [n * k, ks * c].
-fn shift_concat(x: &[f32], n: usize, k: usize, c: usize, ks: usize) -> Vec<f32> {
+pub(crate) fn shift_concat(x: &[f32], n: usize, k: usize, c: usize, ks: usize) -> Vec<f32> {
     let pad = ks / 2;
     let mut u = vec![0f32; n * k * ks * c];
     for (b, win) in x.chunks_exact(k * c).enumerate() {

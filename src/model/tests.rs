@@ -267,6 +267,23 @@ fn generation_heads_match_forward() {
             gw.add(head.attr, current(b)[head.attr], acc).unwrap();
         }
     }
+    // On the CPU (f32), the host products (window encoder, first layer, heads) give the tensor
+    // path's outputs bit for bit (same gemm calls), for every head and for one row as for several.
+    if dev().is_cpu() {
+        let tensor = GenWeights::new(&net).unwrap().tensor_only();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let tensor_pre = tensor.start(&net, &hist, rows.len()).unwrap();
+        assert_eq!(bits(&pre), bits(&tensor_pre));
+        for pos in 0..net.layout.heads.len() {
+            for rows in [1, acc.len()] {
+                let it = || acc[..rows].iter().map(Vec::as_slice);
+                let (mut b1, mut b2) = (Vec::new(), Vec::new());
+                let host = gw.head(pos, it(), rows, &mut b1).unwrap();
+                let tens = tensor.head(pos, it(), rows, &mut b2).unwrap();
+                assert_eq!(bits(&host), bits(&tens), "head {pos}, {rows} rows");
+            }
+        }
+    }
     // A class outside the table is an error, not a read of another class's row.
     assert!(gw.add(4, 40.0, &mut acc[0]).is_err());
     assert!(gw.add(4, 1.5, &mut acc[0]).is_err());
