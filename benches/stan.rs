@@ -147,6 +147,21 @@ fn bench(c: &mut Criterion) {
             total
         })
     });
+    // The quickstart's shape: its 47 member hosts, so every step is a small batch where
+    // per-operation overhead, not arithmetic, sets the pace.
+    let (hosts, rows) = (47, 400);
+    g.throughput(Throughput::Elements((hosts * rows) as u64));
+    g.bench_function("generate_47_hosts_x_400_rows", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for i in 0..iters {
+                let (_, st) = stan.generate(&Clock, hosts, rows, i).unwrap();
+                eprintln!("generate 47 hosts: {:.0} flows/s", st.flows_per_sec);
+                total += Duration::from_secs_f64(st.seconds);
+            }
+            total
+        })
+    });
     g.finish();
 }
 

@@ -45,12 +45,25 @@ struct HostHead {
 /// `out = x w` for row-major `x` [m, k] and `w` [k, n], through `gemm` exactly as candle 0.11's
 /// CPU matmul calls it (contiguous strides, `alpha = 0, beta = 1`, rayon parallelism with
 /// candle's thread count), so results match `Tensor::matmul` bit for bit.
-fn host_matmul(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, out: &mut Vec<f32>) {
+///
+/// With `one_thread`, the product runs on the calling thread: for k <= 512 gemm adds every
+/// output's k products in one sequential chain whatever the threading and the number of rows
+/// (m >= 2; a single row takes gemm's vector path), so a batch split into parts of >= 2 rows
+/// gives the same bits as the whole batch (see [`Stan::generate`]).
+fn host_matmul(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    w: &[f32],
+    n: usize,
+    out: &mut Vec<f32>,
+    one_thread: bool,
+) {
     assert!(x.len() == m * k && w.len() == k * n, "host_matmul: shapes");
     out.clear();
     out.resize(m * n, 0.0);
     let threads = candle_core::utils::get_num_threads();
-    let par = if threads > 1 {
+    let par = if threads > 1 && !one_thread {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
@@ -252,6 +265,16 @@ impl GenWeights {
     /// features `hist` (n x k x F): context product, bias and present flag; the row's own
     /// attributes are added by [`GenWeights::add`].
     pub(super) fn start(&self, net: &Net, hist: &[f32], n: usize) -> Result<Vec<f32>> {
+        self.start_with(net, hist, n, false)
+    }
+
+    /// Whether the host path runs (f32 on the CPU), so that batches may be split by rows.
+    fn on_host(&self) -> bool {
+        self.host_start.is_some()
+    }
+
+    /// [`GenWeights::start`]; `one_thread` keeps the host products on the calling thread.
+    fn start_with(&self, net: &Net, hist: &[f32], n: usize, one_thread: bool) -> Result<Vec<f32>> {
         if let Some(hs) = &self.host_start {
             // `Net::context_host` and the product below, on host slices (same gemm calls).
             let (k, mut c) = (net.layout.window, net.layout.feat_width);
@@ -260,12 +283,12 @@ impl GenWeights {
             for (w, b) in &hs.conv {
                 let u = shift_concat(&x, n, k, c, hs.kernel);
                 c = b.len();
-                host_matmul(&u, n * k, u.len() / (n * k), w, c, &mut y);
+                host_matmul(&u, n * k, u.len() / (n * k), w, c, &mut y, one_thread);
                 add_bias(&mut y, b, true);
                 std::mem::swap(&mut x, &mut y);
             }
             let mut pre = Vec::new();
-            host_matmul(&x, n, k * c, &hs.w0_ctx, self.hidden, &mut pre);
+            host_matmul(&x, n, k * c, &hs.w0_ctx, self.hidden, &mut pre, one_thread);
             add_bias(&mut pre, &hs.b0, false);
             for row in pre.chunks_exact_mut(self.hidden) {
                 for (a, &p) in row.iter_mut().zip(&self.present) {
@@ -299,6 +322,18 @@ impl GenWeights {
         n: usize,
         buf: &mut Vec<f32>,
     ) -> Result<Vec<f32>> {
+        self.head_with(pos, acc, n, buf, false)
+    }
+
+    /// [`GenWeights::head`]; `one_thread` keeps the host products on the calling thread.
+    fn head_with<'a>(
+        &self,
+        pos: usize,
+        acc: impl Iterator<Item = &'a [f32]>,
+        n: usize,
+        buf: &mut Vec<f32>,
+        one_thread: bool,
+    ) -> Result<Vec<f32>> {
         let hw = &self.heads[pos];
         buf.clear();
         for a in acc {
@@ -307,12 +342,12 @@ impl GenWeights {
         if let Some(hh) = &hw.host {
             let mut y = Vec::new();
             for (w, b) in &hh.layers {
-                host_matmul(buf, n, hw.e, w, hw.e, &mut y);
+                host_matmul(buf, n, hw.e, w, hw.e, &mut y, one_thread);
                 add_bias(&mut y, b, true);
                 std::mem::swap(buf, &mut y);
             }
             let mut raw = Vec::new();
-            host_matmul(buf, n, hw.e, &hh.wo, hh.bo.len(), &mut raw);
+            host_matmul(buf, n, hw.e, &hh.wo, hh.bo.len(), &mut raw, one_thread);
             add_bias(&mut raw, &hh.bo, false);
             return Ok(raw);
         }
@@ -363,6 +398,67 @@ fn check_given(l: &Layout, given: &[usize], row: &[f32]) -> Result<()> {
                 "conditioner gave attribute `{}` the invalid value {v}",
                 l.attrs[i].name
             )));
+        }
+    }
+    Ok(())
+}
+
+/// The part length that splits `n` rows into about `parts` parts, none of one row
+/// (a single row takes another gemm path, see [`host_matmul`]); `None` when not worth
+/// splitting (one thread, or fewer than 4 rows).
+pub(super) fn part_len(n: usize, parts: usize) -> Option<usize> {
+    if parts < 2 || n < 4 {
+        return None;
+    }
+    let mut per = n.div_ceil(parts).max(2);
+    while n % per == 1 {
+        per += 1;
+    }
+    Some(per)
+}
+
+/// One generation step for `slots`: the context and first layer from each slot's window, the
+/// given attributes, then every head in order, each sampled into the slot's row from its own
+/// RNG. `one_thread`: everything on the calling thread (a part of a split batch); otherwise
+/// the products may use the pool and the draws run in parallel.
+fn sample_step<S: Send>(
+    gw: &GenWeights,
+    net: &Net,
+    slots: &mut [Slot<S>],
+    given: &[usize],
+    (max_redraws, bin_h): (usize, f32),
+    one_thread: bool,
+) -> Result<()> {
+    let l = &net.layout;
+    let n = slots.len();
+    let mut win = Vec::with_capacity(n * slots.first().map_or(0, |s| s.hist.len()));
+    for s in slots.iter() {
+        win.extend_from_slice(&s.hist);
+    }
+    let pre = gw.start_with(net, &win, n, one_thread)?;
+    // The row's first-layer pre-activation: context, present flag, given attributes.
+    for (s, pc) in slots.iter_mut().zip(pre.chunks_exact(gw.hidden)) {
+        s.acc.copy_from_slice(pc);
+        for &i in given {
+            gw.add(i, s.row[i], &mut s.acc)?;
+        }
+    }
+    let mut cur = Vec::new();
+    for pos in 0..gw.heads.len() {
+        let acc = slots.iter().map(|s| s.acc.as_slice());
+        let raw = gw.head_with(pos, acc, n, &mut cur, one_thread)?;
+        let (width, attr) = (l.heads[pos].width, l.heads[pos].attr);
+        let draw = |(s, r): (&mut Slot<S>, &[f32])| {
+            s.sample(l, pos, r, max_redraws, bin_h);
+            gw.add(attr, s.row[attr], &mut s.acc)
+        };
+        if one_thread {
+            slots.iter_mut().zip(raw.chunks(width)).try_for_each(draw)?;
+        } else {
+            slots
+                .par_iter_mut()
+                .zip(raw.par_chunks(width))
+                .try_for_each(draw)?;
         }
     }
     Ok(())
@@ -523,6 +619,20 @@ impl Stan {
         max_rows_per_host: usize,
         seed: u64,
     ) -> Result<(Sequences, GenStats)> {
+        let parts = rayon::current_num_threads();
+        self.generate_in_parts(cond, n_hosts, max_rows_per_host, seed, parts)
+    }
+
+    /// [`Stan::generate`] with each step's hosts split into about `parts` parts on the host
+    /// path (the output does not depend on it; a test checks that).
+    pub(super) fn generate_in_parts<C: Conditioner>(
+        &self,
+        cond: &C,
+        n_hosts: usize,
+        max_rows_per_host: usize,
+        seed: u64,
+        parts: usize,
+    ) -> Result<(Sequences, GenStats)> {
         let t0 = Instant::now();
         let net = &self.net;
         let l = &net.layout;
@@ -548,7 +658,6 @@ impl Stan {
             })
             .collect();
         let mut done: Vec<Slot<C::State>> = Vec::with_capacity(n_hosts);
-        let (mut win, mut cur) = (Vec::new(), Vec::new());
         let max_redraws = self.cfg.max_redraws;
         let bin_h = self.cfg.bin_half_width;
         loop {
@@ -568,31 +677,18 @@ impl Stan {
             if active.is_empty() {
                 break;
             }
-            let n = active.len();
-            // Context of every active host, computed once per step.
-            win.clear();
-            for s in &active {
-                win.extend_from_slice(&s.hist);
-            }
-            let pre = gw.start(net, &win, n)?;
-            // The row's first-layer pre-activation: context, present flag, given attributes.
-            for (s, pc) in active.iter_mut().zip(pre.chunks_exact(gw.hidden)) {
-                s.acc.copy_from_slice(pc);
-                for &i in &given {
-                    gw.add(i, s.row[i], &mut s.acc)?;
-                }
-            }
-            for pos in 0..gw.heads.len() {
-                let raw = gw.head(pos, active.iter().map(|s| s.acc.as_slice()), n, &mut cur)?;
-                let width = l.heads[pos].width;
-                let attr = l.heads[pos].attr;
-                active
-                    .par_iter_mut()
-                    .zip(raw.par_chunks(width))
-                    .try_for_each(|(s, r)| {
-                        s.sample(l, pos, r, max_redraws, bin_h);
-                        gw.add(attr, s.row[attr], &mut s.acc)
-                    })?;
+            let step = |slots: &mut [Slot<C::State>], one_thread: bool| {
+                sample_step(&gw, net, slots, &given, (max_redraws, bin_h), one_thread)
+            };
+            // On the host path, split the hosts into one part per thread, each sampled on its
+            // own thread: one hand-off per step instead of one per product and per head (~50),
+            // whose wake-ups cost more than the arithmetic of a small batch. Parts of >= 2
+            // rows give the same bits as the whole batch ([`host_matmul`]).
+            match part_len(active.len(), parts) {
+                Some(per) if gw.on_host() => active
+                    .par_chunks_mut(per)
+                    .try_for_each(|part| step(part, true))?,
+                _ => step(&mut active, false)?,
             }
             for s in active.iter_mut() {
                 cond.advance(&mut s.state, &s.row);

@@ -1336,3 +1336,53 @@ fn sampled_windows_are_seeded_and_mix_only_windows() {
         assert!(e.contains(key), "{e}");
     }
 }
+
+/// Generation splits each step's hosts into parts sampled on separate threads (host path):
+/// the output is the same bits whatever the number of parts, as hosts retire and the batch
+/// shrinks through every part size (9 hosts of different lengths); parts never hold one row.
+#[test]
+fn generation_parts_do_not_change_the_output() {
+    use super::generate::part_len;
+    for n in 0..40 {
+        for parts in 1..6 {
+            match part_len(n, parts) {
+                None => assert!(parts < 2 || n < 4),
+                Some(per) => {
+                    assert!(per >= 2 && n % per != 1, "n {n} parts {parts}: {per}");
+                }
+            }
+        }
+    }
+    let data = mixed_rows(&[30, 25, 20], 4);
+    let mut stan = Stan::new(
+        &mixed_schema(),
+        &StanConfig {
+            epochs: 1,
+            batch_size: 32,
+            ..small_cfg()
+        },
+        5,
+    )
+    .unwrap();
+    stan.fit(&data, false).unwrap();
+    let bits = |p: usize| {
+        let (seq, _) = stan.generate_in_parts(&Clock, 9, 24, 3, p).unwrap();
+        let mut lens = Vec::new();
+        for h in 0..seq.n_hosts() {
+            lens.push(seq.host(h).len());
+        }
+        (
+            lens,
+            seq.rows.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        )
+    };
+    let one = bits(1);
+    assert!(
+        one.0.iter().any(|&l| l != one.0[0]),
+        "hosts should retire at different steps: {:?}",
+        one.0
+    );
+    for p in [2, 3, 4] {
+        assert_eq!(bits(p), one, "{p} parts");
+    }
+}
