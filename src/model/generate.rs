@@ -261,20 +261,22 @@ impl GenWeights {
         self
     }
 
-    /// First-layer pre-activations [n, H] (host, row-major) of `n` rows from their windows'
-    /// features `hist` (n x k x F): context product, bias and present flag; the row's own
-    /// attributes are added by [`GenWeights::add`].
-    pub(super) fn start(&self, net: &Net, hist: &[f32], n: usize) -> Result<Vec<f32>> {
-        self.start_with(net, hist, n, false)
-    }
-
     /// Whether the host path runs (f32 on the CPU), so that batches may be split by rows.
     fn on_host(&self) -> bool {
         self.host_start.is_some()
     }
 
-    /// [`GenWeights::start`]; `one_thread` keeps the host products on the calling thread.
-    fn start_with(&self, net: &Net, hist: &[f32], n: usize, one_thread: bool) -> Result<Vec<f32>> {
+    /// First-layer pre-activations [n, H] (host, row-major) of `n` rows from their windows'
+    /// features `hist` (n x k x F): context product, bias and present flag; the row's own
+    /// attributes are added by [`GenWeights::add`]. `one_thread` keeps the host products on
+    /// the calling thread.
+    pub(super) fn start(
+        &self,
+        net: &Net,
+        hist: &[f32],
+        n: usize,
+        one_thread: bool,
+    ) -> Result<Vec<f32>> {
         if let Some(hs) = &self.host_start {
             // `Net::context_host` and the product below, on host slices (same gemm calls).
             let (k, mut c) = (net.layout.window, net.layout.feat_width);
@@ -314,19 +316,9 @@ impl GenWeights {
 
     /// Raw outputs [n, width] (host, row-major) of the head at position `pos` for `n` rows
     /// whose first-layer pre-activations are `acc` (all attributes before `pos` added).
-    /// `buf` is reused between calls.
+    /// `buf` is reused between calls; `one_thread` keeps the host products on the calling
+    /// thread.
     pub(super) fn head<'a>(
-        &self,
-        pos: usize,
-        acc: impl Iterator<Item = &'a [f32]>,
-        n: usize,
-        buf: &mut Vec<f32>,
-    ) -> Result<Vec<f32>> {
-        self.head_with(pos, acc, n, buf, false)
-    }
-
-    /// [`GenWeights::head`]; `one_thread` keeps the host products on the calling thread.
-    fn head_with<'a>(
         &self,
         pos: usize,
         acc: impl Iterator<Item = &'a [f32]>,
@@ -435,7 +427,7 @@ fn sample_step<S: Send>(
     for s in slots.iter() {
         win.extend_from_slice(&s.hist);
     }
-    let pre = gw.start_with(net, &win, n, one_thread)?;
+    let pre = gw.start(net, &win, n, one_thread)?;
     // The row's first-layer pre-activation: context, present flag, given attributes.
     for (s, pc) in slots.iter_mut().zip(pre.chunks_exact(gw.hidden)) {
         s.acc.copy_from_slice(pc);
@@ -446,7 +438,7 @@ fn sample_step<S: Send>(
     let mut cur = Vec::new();
     for pos in 0..gw.heads.len() {
         let acc = slots.iter().map(|s| s.acc.as_slice());
-        let raw = gw.head_with(pos, acc, n, &mut cur, one_thread)?;
+        let raw = gw.head(pos, acc, n, &mut cur, one_thread)?;
         let (width, attr) = (l.heads[pos].width, l.heads[pos].attr);
         let draw = |(s, r): (&mut Slot<S>, &[f32])| {
             s.sample(l, pos, r, max_redraws, bin_h);
@@ -482,6 +474,32 @@ struct Slot<S> {
 }
 
 impl<S> Slot<S> {
+    /// A slot with an all-padding window of `hist_len` features, a zero row of `na` values
+    /// and scratch for heads up to `max_width` classes.
+    fn new(
+        host: usize,
+        state: S,
+        rng: StdRng,
+        hist_len: usize,
+        na: usize,
+        gw: &GenWeights,
+        max_width: usize,
+    ) -> Slot<S> {
+        Slot {
+            host,
+            state,
+            rng,
+            hist: vec![0.0; hist_len],
+            row: vec![0.0; na],
+            acc: vec![0.0; gw.hidden],
+            out: Vec::new(),
+            n_rows: 0,
+            redraws: 0,
+            clamped: 0,
+            scratch: vec![0.0; scratch_len(max_width)],
+        }
+    }
+
     /// Sample the head at `pos` from its raw outputs into `row`.
     ///
     /// With the binned likelihood (`h > 0`), a continuous draw below the attribute's bottom
@@ -545,62 +563,32 @@ impl Stan {
             start[r.clone()].fill(r.start);
         }
         const CHUNK: usize = 2048;
+        let hist_len = k * fw;
         let mut slots: Vec<Slot<()>> = (0..CHUNK.min(n))
-            .map(|_| Slot {
-                host: 0,
-                state: (),
-                rng: sub_rng(stream, 0),
-                hist: Vec::new(),
-                row: vec![0.0; na],
-                acc: vec![0.0; gw.hidden],
-                out: Vec::new(),
-                n_rows: 0,
-                redraws: 0,
-                clamped: 0,
-                scratch: vec![0.0; scratch_len(max_width)],
-            })
+            .map(|_| Slot::new(0, (), sub_rng(stream, 0), hist_len, na, &gw, max_width))
             .collect();
         let mut out = Vec::with_capacity(n * na);
-        let (mut win, mut cur) = (Vec::new(), Vec::new());
-        let (max_redraws, bin_h) = (self.cfg.max_redraws, self.cfg.bin_half_width);
+        let limits = (self.cfg.max_redraws, self.cfg.bin_half_width);
         for first in (0..n).step_by(CHUNK) {
             let m = CHUNK.min(n - first);
-            win.clear();
-            for (r, &st) in start.iter().enumerate().skip(first).take(m) {
-                for j in (1..=k).rev() {
-                    match r.checked_sub(j).filter(|&s| s >= st) {
-                        Some(s) => win.extend_from_slice(&feats[s * fw..(s + 1) * fw]),
-                        None => win.extend(std::iter::repeat_n(0f32, fw)),
-                    }
-                }
-            }
-            let pre = gw.start(net, &win, m)?;
             let slots = &mut slots[..m];
-            for (i, (s, pc)) in slots
-                .iter_mut()
-                .zip(pre.chunks_exact(gw.hidden))
-                .enumerate()
-            {
+            for (i, s) in slots.iter_mut().enumerate() {
                 let r = first + i;
                 s.rng = sub_rng(stream, r as u64);
+                // The row's real window (oldest first, zero rows before the host's first row)
+                // and its given attributes.
+                for (j, h) in s.hist.chunks_exact_mut(fw).enumerate() {
+                    match (r + j).checked_sub(k).filter(|&src| src >= start[r]) {
+                        Some(src) => h.copy_from_slice(&feats[src * fw..(src + 1) * fw]),
+                        None => h.fill(0.0),
+                    }
+                }
                 s.row.fill(0.0);
-                s.acc.copy_from_slice(pc);
                 for &a in &given {
                     s.row[a] = seq.row(r)[a];
-                    gw.add(a, s.row[a], &mut s.acc)?;
                 }
             }
-            for pos in 0..gw.heads.len() {
-                let raw = gw.head(pos, slots.iter().map(|s| s.acc.as_slice()), m, &mut cur)?;
-                let (width, attr) = (l.heads[pos].width, l.heads[pos].attr);
-                slots
-                    .par_iter_mut()
-                    .zip(raw.par_chunks(width))
-                    .try_for_each(|(s, r)| {
-                        s.sample(l, pos, r, max_redraws, bin_h);
-                        gw.add(attr, s.row[attr], &mut s.acc)
-                    })?;
-            }
+            sample_step(&gw, net, slots, &given, limits, false)?;
             for s in slots.iter() {
                 out.extend_from_slice(&s.row);
             }
@@ -643,18 +631,9 @@ impl Stan {
         let given: Vec<usize> = (0..na).filter(|&i| l.attrs[i].pos.is_none()).collect();
         let max_width = l.heads.iter().map(|h| h.width).max().unwrap_or(1);
         let mut active: Vec<Slot<C::State>> = (0..n_hosts)
-            .map(|h| Slot {
-                host: h,
-                state: cond.init(h),
-                rng: sub_rng(seed, 0x5EED_0000 + h as u64),
-                hist: vec![0.0; k * fw],
-                row: vec![0.0; na],
-                acc: vec![0.0; gw.hidden],
-                out: Vec::new(),
-                n_rows: 0,
-                redraws: 0,
-                clamped: 0,
-                scratch: vec![0.0; scratch_len(max_width)],
+            .map(|h| {
+                let rng = sub_rng(seed, 0x5EED_0000 + h as u64);
+                Slot::new(h, cond.init(h), rng, k * fw, na, &gw, max_width)
             })
             .collect();
         let mut done: Vec<Slot<C::State>> = Vec::with_capacity(n_hosts);

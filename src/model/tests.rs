@@ -241,7 +241,7 @@ fn generation_heads_match_forward() {
         );
     }
     let gw = GenWeights::new(&net).unwrap();
-    let pre = gw.start(&net, &hist, rows.len()).unwrap();
+    let pre = gw.start(&net, &hist, rows.len(), false).unwrap();
     let mut acc: Vec<Vec<f32>> = pre
         .chunks(pre.len() / rows.len())
         .map(<[f32]>::to_vec)
@@ -253,7 +253,13 @@ fn generation_heads_match_forward() {
     let mut buf = Vec::new();
     for (pos, head) in net.layout.heads.iter().enumerate() {
         let got = gw
-            .head(pos, acc.iter().map(Vec::as_slice), rows.len(), &mut buf)
+            .head(
+                pos,
+                acc.iter().map(Vec::as_slice),
+                rows.len(),
+                &mut buf,
+                false,
+            )
             .unwrap();
         for (b, want) in want[pos].iter().enumerate() {
             for (g, w) in got[b * head.width..(b + 1) * head.width].iter().zip(want) {
@@ -272,14 +278,14 @@ fn generation_heads_match_forward() {
     if dev().is_cpu() {
         let tensor = GenWeights::new(&net).unwrap().tensor_only();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        let tensor_pre = tensor.start(&net, &hist, rows.len()).unwrap();
+        let tensor_pre = tensor.start(&net, &hist, rows.len(), false).unwrap();
         assert_eq!(bits(&pre), bits(&tensor_pre));
         for pos in 0..net.layout.heads.len() {
             for rows in [1, acc.len()] {
                 let it = || acc[..rows].iter().map(Vec::as_slice);
                 let (mut b1, mut b2) = (Vec::new(), Vec::new());
-                let host = gw.head(pos, it(), rows, &mut b1).unwrap();
-                let tens = tensor.head(pos, it(), rows, &mut b2).unwrap();
+                let host = gw.head(pos, it(), rows, &mut b1, true).unwrap();
+                let tens = tensor.head(pos, it(), rows, &mut b2, false).unwrap();
                 assert_eq!(bits(&host), bits(&tens), "head {pos}, {rows} rows");
             }
         }
