@@ -137,6 +137,8 @@ pub(super) struct GenWeights {
     heads: Vec<HeadWeights>,
     /// The context path's weights on the host, for f32 models on the CPU.
     host_start: Option<HostStart>,
+    /// The largest inner dimension of generation's products (see [`GenWeights::splittable`]).
+    max_inner: usize,
 }
 
 /// The window encoder and the first layer's context rows as host f32 slices, so that a step's
@@ -239,6 +241,16 @@ impl GenWeights {
         } else {
             None
         };
+        // Inner dimensions: each convolution's taps x input channels, the context width, the
+        // hidden units (deep layers and heads).
+        let mut max_inner = l.ctx_dim.max(hidden);
+        if net.cfg.cnn_active() {
+            let mut cin = l.feat_width;
+            for &cout in &net.cfg.conv_channels {
+                max_inner = max_inner.max(net.cfg.kernel_size * cin);
+                cin = cout;
+            }
+        }
         Ok(GenWeights {
             w0_ctx,
             b0,
@@ -247,6 +259,7 @@ impl GenWeights {
             present,
             heads,
             host_start,
+            max_inner,
         })
     }
 
@@ -261,9 +274,13 @@ impl GenWeights {
         self
     }
 
-    /// Whether the host path runs (f32 on the CPU), so that batches may be split by rows.
-    fn on_host(&self) -> bool {
-        self.host_start.is_some()
+    /// Whether a step's batch may be split into parts by rows without changing the output:
+    /// the host path runs (f32 on the CPU) and every product's inner dimension is <= 512, where
+    /// gemm keeps one k-chain per output whatever the number of rows ([`host_matmul`]). Larger
+    /// inner dimensions are cut into k-blocks whose size can depend on the row count, so the
+    /// output would depend on the number of threads.
+    pub(super) fn splittable(&self) -> bool {
+        self.host_start.is_some() && self.max_inner <= 512
     }
 
     /// First-layer pre-activations [n, H] (host, row-major) of `n` rows from their windows'
@@ -662,9 +679,9 @@ impl Stan {
             // On the host path, split the hosts into one part per thread, each sampled on its
             // own thread: one hand-off per step instead of one per product and per head (~50),
             // whose wake-ups cost more than the arithmetic of a small batch. Parts of >= 2
-            // rows give the same bits as the whole batch ([`host_matmul`]).
+            // rows give the same bits as the whole batch ([`GenWeights::splittable`]).
             match part_len(active.len(), parts) {
-                Some(per) if gw.on_host() => active
+                Some(per) if gw.splittable() => active
                     .par_chunks_mut(per)
                     .try_for_each(|part| step(part, true))?,
                 _ => step(&mut active, false)?,

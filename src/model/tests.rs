@@ -1371,6 +1371,17 @@ fn generation_parts_do_not_change_the_output() {
     )
     .unwrap();
     stan.fit(&data, false).unwrap();
+    // Splitting is on for this model, off where an inner dimension exceeds 512 (a context of
+    // 10 rows x 64 channels), where gemm's k-blocking may depend on the row count.
+    use super::generate::GenWeights;
+    assert!(GenWeights::new(&stan.net).unwrap().splittable());
+    let wide = StanConfig {
+        window: 10,
+        conv_channels: vec![64],
+        ..small_cfg()
+    };
+    let wide = Stan::new(&mixed_schema(), &wide, 5).unwrap();
+    assert!(!GenWeights::new(&wide.net).unwrap().splittable());
     let bits = |p: usize| {
         let (seq, _) = stan.generate_in_parts(&Clock, 9, 24, 3, p).unwrap();
         let mut lens = Vec::new();
