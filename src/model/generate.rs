@@ -139,6 +139,10 @@ pub(super) struct GenWeights {
     host_start: Option<HostStart>,
     /// The largest inner dimension of generation's products (see [`GenWeights::splittable`]).
     max_inner: usize,
+    /// Schema indices of the given attributes (written by the caller, not sampled).
+    given: Vec<usize>,
+    /// The widest head (a slot's sampling scratch is sized for it).
+    max_width: usize,
 }
 
 /// The window encoder and the first layer's context rows as host f32 slices, so that a step's
@@ -260,6 +264,10 @@ impl GenWeights {
             heads,
             host_start,
             max_inner,
+            given: (0..l.n_attrs)
+                .filter(|&i| l.attrs[i].pos.is_none())
+                .collect(),
+            max_width: l.heads.iter().map(|h| h.width).max().unwrap_or(1),
         })
     }
 
@@ -434,7 +442,6 @@ fn sample_step<S: Send>(
     gw: &GenWeights,
     net: &Net,
     slots: &mut [Slot<S>],
-    given: &[usize],
     (max_redraws, bin_h): (usize, f32),
     one_thread: bool,
 ) -> Result<()> {
@@ -448,7 +455,7 @@ fn sample_step<S: Send>(
     // The row's first-layer pre-activation: context, present flag, given attributes.
     for (s, pc) in slots.iter_mut().zip(pre.chunks_exact(gw.hidden)) {
         s.acc.copy_from_slice(pc);
-        for &i in given {
+        for &i in &gw.given {
             gw.add(i, s.row[i], &mut s.acc)?;
         }
     }
@@ -492,7 +499,7 @@ struct Slot<S> {
 
 impl<S> Slot<S> {
     /// A slot with an all-padding window of `hist_len` features, a zero row of `na` values
-    /// and scratch for heads up to `max_width` classes.
+    /// and scratch for `gw`'s widest head.
     fn new(
         host: usize,
         state: S,
@@ -500,7 +507,6 @@ impl<S> Slot<S> {
         hist_len: usize,
         na: usize,
         gw: &GenWeights,
-        max_width: usize,
     ) -> Slot<S> {
         Slot {
             host,
@@ -513,7 +519,7 @@ impl<S> Slot<S> {
             n_rows: 0,
             redraws: 0,
             clamped: 0,
-            scratch: vec![0.0; scratch_len(max_width)],
+            scratch: vec![0.0; scratch_len(gw.max_width)],
         }
     }
 
@@ -567,8 +573,6 @@ impl Stan {
         let gw = GenWeights::new(net)?;
         let hf = HostFeatures::new(net)?;
         let fw = hf.width();
-        let given: Vec<usize> = (0..na).filter(|&i| l.attrs[i].pos.is_none()).collect();
-        let max_width = l.heads.iter().map(|h| h.width).max().unwrap_or(1);
         let n = seq.n_rows();
         let mut feats = vec![0f32; n * fw];
         for (r, f) in feats.chunks_exact_mut(fw).enumerate() {
@@ -582,7 +586,7 @@ impl Stan {
         const CHUNK: usize = 2048;
         let hist_len = k * fw;
         let mut slots: Vec<Slot<()>> = (0..CHUNK.min(n))
-            .map(|_| Slot::new(0, (), sub_rng(stream, 0), hist_len, na, &gw, max_width))
+            .map(|_| Slot::new(0, (), sub_rng(stream, 0), hist_len, na, &gw))
             .collect();
         let mut out = Vec::with_capacity(n * na);
         let limits = (self.cfg.max_redraws, self.cfg.bin_half_width);
@@ -601,11 +605,11 @@ impl Stan {
                     }
                 }
                 s.row.fill(0.0);
-                for &a in &given {
+                for &a in &gw.given {
                     s.row[a] = seq.row(r)[a];
                 }
             }
-            sample_step(&gw, net, slots, &given, limits, false)?;
+            sample_step(&gw, net, slots, limits, false)?;
             for s in slots.iter() {
                 out.extend_from_slice(&s.row);
             }
@@ -645,12 +649,10 @@ impl Stan {
         let gw = GenWeights::new(net)?;
         let hf = HostFeatures::new(net)?;
         let fw = hf.width();
-        let given: Vec<usize> = (0..na).filter(|&i| l.attrs[i].pos.is_none()).collect();
-        let max_width = l.heads.iter().map(|h| h.width).max().unwrap_or(1);
         let mut active: Vec<Slot<C::State>> = (0..n_hosts)
             .map(|h| {
                 let rng = sub_rng(seed, 0x5EED_0000 + h as u64);
-                Slot::new(h, cond.init(h), rng, k * fw, na, &gw, max_width)
+                Slot::new(h, cond.init(h), rng, k * fw, na, &gw)
             })
             .collect();
         let mut done: Vec<Slot<C::State>> = Vec::with_capacity(n_hosts);
@@ -664,7 +666,7 @@ impl Stan {
                 s.row.fill(0.0);
                 let go = s.n_rows < max_rows_per_host && cond.prepare(&s.state, &mut s.row);
                 if go {
-                    check_given(l, &given, &s.row)?;
+                    check_given(l, &gw.given, &s.row)?;
                     i += 1;
                 } else {
                     done.push(active.swap_remove(i));
@@ -674,7 +676,7 @@ impl Stan {
                 break;
             }
             let step = |slots: &mut [Slot<C::State>], one_thread: bool| {
-                sample_step(&gw, net, slots, &given, (max_redraws, bin_h), one_thread)
+                sample_step(&gw, net, slots, (max_redraws, bin_h), one_thread)
             };
             // On the host path, split the hosts into one part per thread, each sampled on its
             // own thread: one hand-off per step instead of one per product and per head (~50),
