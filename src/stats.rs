@@ -100,25 +100,41 @@ pub fn bootstrap_ci(
     if n_items == 0 || reps == 0 {
         return None;
     }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut idx = vec![0usize; n_items];
     let mut vals = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        for v in idx.iter_mut() {
-            *v = rng.random_range(0..n_items);
-        }
-        if let Some(s) = stat(&idx)
+    bootstrap_resamples(n_items, reps, seed, |idx| {
+        if let Some(s) = stat(idx)
             && s.is_finite()
         {
             vals.push(s);
         }
+    });
+    percentile_ci(&mut vals, level)
+}
+
+/// The resamples behind [`bootstrap_ci`]: `reps` times, `n_items` indices drawn with
+/// replacement from one `StdRng` seeded with `seed`, handed to `f` in turn. Several statistics
+/// evaluated on the same call see exactly the resamples that `bootstrap_ci` with the same seed
+/// would give each of them, at the cost of drawing them once.
+pub fn bootstrap_resamples(n_items: usize, reps: usize, seed: u64, mut f: impl FnMut(&[usize])) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut idx = vec![0usize; n_items];
+    for _ in 0..reps {
+        for v in idx.iter_mut() {
+            *v = rng.random_range(0..n_items);
+        }
+        f(&idx);
     }
+}
+
+/// Percentile interval (`level`, e.g. 0.95) of replicate values (sorted in place); `None`
+/// without values.
+pub fn percentile_ci(vals: &mut [f64], level: f64) -> Option<(f64, f64)> {
     if vals.is_empty() {
         return None;
     }
     vals.sort_by(f64::total_cmp);
     let a = (1.0 - level) / 2.0;
-    Some((quantile_sorted(&vals, a), quantile_sorted(&vals, 1.0 - a)))
+    Some((quantile_sorted(vals, a), quantile_sorted(vals, 1.0 - a)))
 }
 
 /// Linear-interpolated quantile of sorted data (numpy's default, "linear").

@@ -222,191 +222,332 @@ fn train_and_predict(
     })
 }
 
-/// Macro-F1 over the classes that occur in the truth or the predictions of `idx` (sklearn's
-/// `average='macro'` convention), and accuracy.
-fn f1_acc(y: &[usize], p: &[usize], idx: &[usize]) -> (f64, f64) {
-    let mut tp = [0usize; N_CLASSES];
-    let mut n_true = [0usize; N_CLASSES];
-    let mut n_pred = [0usize; N_CLASSES];
-    for &i in idx {
-        n_true[y[i]] += 1;
-        n_pred[p[i]] += 1;
-        if y[i] == p[i] {
-            tp[y[i]] += 1;
+/// Confusion counts of the protocol predictions and the bytes errors over a list of test
+/// flows (with multiplicity: a bootstrap resample may list a flow several times), from which
+/// every task metric follows. One pass serves all of them.
+struct TaskCounts {
+    tp: [usize; N_CLASSES],
+    n_true: [usize; N_CLASSES],
+    n_pred: [usize; N_CLASSES],
+    /// Sums of squared and absolute bytes errors, added in the order of the list.
+    se: f64,
+    ae: f64,
+    n: usize,
+}
+
+impl TaskCounts {
+    fn new(clean: &Examples, p: &Preds, idx: &[usize]) -> TaskCounts {
+        Self::count(
+            (&clean.proto_y, &p.class),
+            (&clean.bytes_y, &p.log_bytes),
+            idx,
+        )
+    }
+
+    /// Counts over `idx` of (true, predicted) protocol classes and (true, predicted) log bytes.
+    fn count(
+        (y, c): (&[usize], &[usize]),
+        (yb, pb): (&[f32], &[f32]),
+        idx: &[usize],
+    ) -> TaskCounts {
+        let mut t = TaskCounts {
+            tp: [0; N_CLASSES],
+            n_true: [0; N_CLASSES],
+            n_pred: [0; N_CLASSES],
+            se: 0.0,
+            ae: 0.0,
+            n: idx.len(),
+        };
+        for &i in idx {
+            t.n_true[y[i]] += 1;
+            t.n_pred[c[i]] += 1;
+            t.tp[y[i]] += usize::from(y[i] == c[i]);
+            let d = (pb[i] - yb[i]) as f64;
+            t.se += d * d;
+            t.ae += d.abs();
         }
+        t
     }
-    let (mut f1, mut k) = (0.0, 0);
-    for c in 0..N_CLASSES {
-        if n_true[c] + n_pred[c] > 0 {
-            f1 += 2.0 * tp[c] as f64 / (n_true[c] + n_pred[c]) as f64;
-            k += 1;
+
+    /// F1 of class `c`; `None` when `c` occurs neither in the truth nor in the predictions
+    /// (the classes that [`TaskCounts::macro_f1`] leaves out).
+    fn class_f1(&self, c: usize) -> Option<f64> {
+        let d = self.n_true[c] + self.n_pred[c];
+        (d > 0).then(|| 2.0 * self.tp[c] as f64 / d as f64)
+    }
+
+    /// Macro-F1 over the classes that occur in the truth or the predictions (sklearn's
+    /// `average='macro'` convention).
+    fn macro_f1(&self) -> f64 {
+        let (mut f1, mut k) = (0.0, 0);
+        for c in 0..N_CLASSES {
+            if let Some(v) = self.class_f1(c) {
+                f1 += v;
+                k += 1;
+            }
         }
+        f1 / k.max(1) as f64
     }
-    let acc = tp.iter().sum::<usize>() as f64 / idx.len().max(1) as f64;
-    (f1 / k.max(1) as f64, acc)
+
+    fn accuracy(&self) -> f64 {
+        self.tp.iter().sum::<usize>() as f64 / self.n.max(1) as f64
+    }
+
+    fn mse(&self) -> f64 {
+        self.se / self.n.max(1) as f64
+    }
+
+    fn mae(&self) -> f64 {
+        self.ae / self.n.max(1) as f64
+    }
+
+    /// The task statistics in row order: F1 of each class, macro-F1, accuracy, MSE, MAE.
+    fn values(&self) -> [Option<f64>; TASK_STATS] {
+        let mut v = [None; TASK_STATS];
+        for (c, slot) in v.iter_mut().take(N_CLASSES).enumerate() {
+            *slot = self.class_f1(c);
+        }
+        v[N_CLASSES] = Some(self.macro_f1());
+        v[N_CLASSES + 1] = Some(self.accuracy());
+        v[N_CLASSES + 2] = Some(self.mse());
+        v[N_CLASSES + 3] = Some(self.mae());
+        v
+    }
 }
 
-/// F1 of class `c` over `idx`; `None` when `c` occurs neither in the truth nor in the
-/// predictions (the class that `f1_acc` leaves out of the macro average).
-fn class_f1(y: &[usize], p: &[usize], idx: &[usize], c: usize) -> Option<f64> {
-    let (mut tp, mut n_true, mut n_pred) = (0usize, 0usize, 0usize);
-    for &i in idx {
-        n_true += usize::from(y[i] == c);
-        n_pred += usize::from(p[i] == c);
-        tp += usize::from(y[i] == c && p[i] == c);
-    }
-    (n_true + n_pred > 0).then(|| 2.0 * tp as f64 / (n_true + n_pred) as f64)
-}
+/// Number of task statistics per source ([`TaskCounts::values`]).
+const TASK_STATS: usize = N_CLASSES + 4;
 
-/// (MSE, MAE) of predictions `p` against `y` over `idx`.
-fn mse_mae(y: &[f32], p: &[f32], idx: &[usize]) -> (f64, f64) {
-    let (mut se, mut ae) = (0.0, 0.0);
-    for &i in idx {
-        let d = (p[i] - y[i]) as f64;
-        se += d * d;
-        ae += d.abs();
-    }
-    let n = idx.len().max(1) as f64;
-    (se / n, ae / n)
-}
-
-/// Value, 95% bootstrap CI and per-seed values of a statistic over `n` test items; `stat(seed,
-/// idx)` evaluates one seed's predictions on resampled items.
 /// A figure: (value, 95% CI, per-seed values).
 type Stat = (f64, Option<(f64, f64)>, Vec<f64>);
 
-fn seeded_stat(
-    n: usize,
-    seeds: usize,
+/// The task statistics of every source (outer: source, inner: [`TaskCounts::values`] order),
+/// each the mean over the source's seeds, with a bootstrap CI over test flows. A statistic
+/// that is undefined for some seed on the whole test set has no figure; a replicate where it
+/// is undefined for some seed is skipped. Every source and statistic sees the same resamples
+/// (drawn once from `boot_seed`).
+fn task_stats(
+    preds: &[&[Preds]],
+    clean: &Examples,
     reps: usize,
     boot_seed: u64,
-    stat: impl Fn(usize, &[usize]) -> Option<f64>,
-) -> Option<Stat> {
+) -> Vec<Vec<Option<Stat>>> {
+    let n = clean.len();
+    let seed_values = |p: &[Preds], idx: &[usize]| -> Vec<[Option<f64>; TASK_STATS]> {
+        p.iter()
+            .map(|q| TaskCounts::new(clean, q, idx).values())
+            .collect()
+    };
+    let mean_over_seeds = |v: &[[Option<f64>; TASK_STATS]], k: usize| -> Option<f64> {
+        let per: Option<Vec<f64>> = v.iter().map(|s| s[k]).collect();
+        per.map(|per| stats::mean(&per))
+    };
     let all: Vec<usize> = (0..n).collect();
-    let per: Vec<f64> = (0..seeds).map(|s| stat(s, &all)).collect::<Option<_>>()?;
-    let value = stats::mean(&per);
-    let ci = stats::bootstrap_ci(n, reps, 0.95, boot_seed, |idx| {
-        let v: Option<Vec<f64>> = (0..seeds).map(|s| stat(s, idx)).collect();
-        v.map(|v| stats::mean(&v))
-    });
-    Some((value, ci, per))
+    let point: Vec<Vec<[Option<f64>; TASK_STATS]>> =
+        preds.iter().map(|p| seed_values(p, &all)).collect();
+    let mut boot: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); TASK_STATS]; preds.len()];
+    if n > 0 {
+        stats::bootstrap_resamples(n, reps, boot_seed, |idx| {
+            for (s, p) in preds.iter().enumerate() {
+                let v = seed_values(p, idx);
+                for (k, b) in boot[s].iter_mut().enumerate() {
+                    if let Some(m) = mean_over_seeds(&v, k).filter(|m| m.is_finite()) {
+                        b.push(m);
+                    }
+                }
+            }
+        });
+    }
+    point
+        .iter()
+        .zip(boot.iter_mut())
+        .map(|(pt, b)| {
+            (0..TASK_STATS)
+                .map(|k| {
+                    let per: Vec<f64> = pt.iter().map(|s| s[k]).collect::<Option<_>>()?;
+                    let ci = stats::percentile_ci(&mut b[k], 0.95);
+                    Some((stats::mean(&per), ci, per))
+                })
+                .collect()
+        })
+        .collect()
 }
 
-/// Items sorted by ascending score, cut into groups of tied scores (`(start, end)` into the
-/// order): computed once per score vector so that a bootstrap replicate costs O(n).
+/// Items sorted by descending score, with the ends of groups of tied scores marked: computed
+/// once per score vector so that a bootstrap replicate costs one sequential pass.
 struct Ranked {
-    order: Vec<usize>,
-    groups: Vec<(usize, usize)>,
+    /// Item indices in descending score order, each with its label in bit 31 and, in bit 30,
+    /// whether it is the last item of its group of tied scores (the pass then reads labels
+    /// and group ends in order instead of at random).
+    order: Vec<u32>,
 }
 
 impl Ranked {
-    fn new(scores: &[f64]) -> Ranked {
-        let mut order: Vec<usize> = (0..scores.len()).collect();
-        order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-        let mut groups = Vec::new();
-        let mut i = 0;
-        while i < order.len() {
-            let mut j = i + 1;
-            while j < order.len() && scores[order[j]] == scores[order[i]] {
-                j += 1;
-            }
-            groups.push((i, j));
-            i = j;
-        }
-        Ranked { order, groups }
+    const LABEL: u32 = 1 << 31;
+    const GROUP_END: u32 = 1 << 30;
+
+    fn new(scores: &[f64], labels: &[bool]) -> Ranked {
+        assert!(scores.len() < Self::GROUP_END as usize && scores.len() == labels.len());
+        let mut idx: Vec<usize> = (0..scores.len()).collect();
+        idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        let order = (0..idx.len())
+            .map(|j| {
+                let i = idx[j];
+                let end = j + 1 == idx.len() || scores[idx[j + 1]] != scores[i];
+                i as u32
+                    | if labels[i] { Self::LABEL } else { 0 }
+                    | if end { Self::GROUP_END } else { 0 }
+            })
+            .collect();
+        Ranked { order }
     }
 
-    /// (ROC AUC, average precision) of the sample where item `i` occurs `w[i]` times: the same
-    /// definitions as `stats::roc_auc` (Mann–Whitney with mid-ranks) and
-    /// `stats::average_precision` (sklearn's step sum over distinct thresholds), evaluated on
-    /// multiplicities instead of a materialised resample (checked against both in the tests).
-    fn auc_ap(&self, labels: &[bool], w: &[u32], buf: &mut Vec<(f64, f64)>) -> Option<(f64, f64)> {
-        buf.clear();
-        let (mut p_all, mut n_all) = (0.0, 0.0);
-        for &(a, b) in &self.groups {
-            let (mut p, mut n) = (0.0, 0.0);
-            for &i in &self.order[a..b] {
-                if labels[i] {
-                    p += w[i] as f64;
-                } else {
-                    n += w[i] as f64;
-                }
-            }
-            buf.push((p, n));
-            p_all += p;
-            n_all += n;
-        }
-        if p_all == 0.0 || n_all == 0.0 {
+    /// (ROC AUC, average precision) of the sample where item `i` occurs `w[i]` times, of which
+    /// `p_all` are positives and `n_all` negatives ([`class_totals`]): the same definitions as
+    /// `stats::roc_auc` (Mann–Whitney with mid-ranks) and `stats::average_precision` (sklearn's
+    /// step sum over distinct thresholds), evaluated on multiplicities instead of a
+    /// materialised resample (checked against both in the tests). The Mann–Whitney sum is kept
+    /// in integers (twice the tie-corrected pair count), which is exact; the AP sum only moves
+    /// at groups holding positives. `None` when a class is absent.
+    fn auc_ap(&self, w: &[u32], p_all: u64, n_all: u64) -> Option<(f64, f64)> {
+        if p_all == 0 || n_all == 0 {
             return None;
         }
-        let (mut auc, mut neg_below) = (0.0, 0.0);
-        for &(p, n) in buf.iter() {
-            auc += p * (neg_below + 0.5 * n);
-            neg_below += n;
-        }
-        let (mut ap, mut tp, mut fp, mut prev) = (0.0, 0.0, 0.0, 0.0);
-        for &(p, n) in buf.iter().rev() {
-            if p + n == 0.0 {
-                continue;
+        let (mut twice_auc, mut neg_seen) = (0u64, 0u64);
+        let (mut ap, mut tp, mut fp, mut prev) = (0.0, 0u64, 0u64, 0.0);
+        let (mut p, mut n) = (0u64, 0u64);
+        for &v in &self.order {
+            let wi = w[(v & !(Self::LABEL | Self::GROUP_END)) as usize] as u64;
+            let pos = u64::from(v >> 31);
+            p += wi * pos;
+            n += wi * (1 - pos);
+            if v & Self::GROUP_END != 0 {
+                // Positives of this group beat every negative below it and tie with its own.
+                twice_auc += p * (2 * (n_all - neg_seen) - n);
+                neg_seen += n;
+                tp += p;
+                fp += n;
+                if p > 0 {
+                    let recall = tp as f64 / p_all as f64;
+                    let precision = tp as f64 / (tp + fp) as f64;
+                    ap += (recall - prev) * precision;
+                    prev = recall;
+                }
+                (p, n) = (0, 0);
             }
-            tp += p;
-            fp += n;
-            let recall = tp / p_all;
-            ap += (recall - prev) * tp / (tp + fp);
-            prev = recall;
         }
-        Some((auc / (p_all * n_all), ap))
+        Some((twice_auc as f64 / (2 * p_all * n_all) as f64, ap))
     }
 }
 
-/// AUC and AP of the seed-averaged detector with bootstrap CIs (point values from
-/// `stats::roc_auc` / `stats::average_precision`; replicates via [`Ranked::auc_ap`]).
-fn ranked_stats(
-    scores: &[Vec<f64>],
-    labels: &[bool],
+/// (positives, negatives) in the sample where item `i` occurs `w[i]` times.
+fn class_totals(labels: &[bool], w: &[u32]) -> (u64, u64) {
+    labels.iter().zip(w).fold((0, 0), |(p, n), (&l, &c)| {
+        if l {
+            (p + c as u64, n)
+        } else {
+            (p, n + c as u64)
+        }
+    })
+}
+
+/// One detector of one source on one attack subject: per-seed AUC and AP on every item, and
+/// the ranked scores for the bootstrap.
+type Fitted = (Vec<f64>, Vec<f64>, Vec<Ranked>);
+
+/// AUC and AP of both detectors of every source (outer: source, inner: detector) for one
+/// attack subject, each the mean over the source's seeds (point values from `stats::roc_auc`
+/// / `stats::average_precision`), with bootstrap CIs over the subject's test flows. Every
+/// source and detector sees the same resamples (drawn once from `boot_seed`); a replicate in
+/// which some seed's statistic is undefined (one class absent) is skipped.
+fn subject_stats(
+    preds: &[&[Preds]],
+    attacked: &Examples,
+    attack: &str,
     reps: usize,
     boot_seed: u64,
-) -> Option<[Stat; 2]> {
+) -> (usize, Vec<[Option<[Stat; 2]>; 2]>) {
+    let (items, labels) = subject_items(attacked, attack);
     let n = labels.len();
-    let auc: Vec<f64> = scores
+    // Per source and detector: the per-seed (AUC, AP) on every item and the ranked scores.
+    let fitted: Vec<[Option<Fitted>; 2]> = preds
         .iter()
-        .map(|s| stats::roc_auc(s, labels))
-        .collect::<Option<_>>()?;
-    let ap: Vec<f64> = scores
-        .iter()
-        .map(|s| stats::average_precision(s, labels))
-        .collect::<Option<_>>()?;
-    let ranked: Vec<Ranked> = scores.iter().map(|s| Ranked::new(s)).collect();
-    let mut w = vec![0u32; n];
-    let mut buf = Vec::new();
-    // One resample serves both statistics: the AUC goes through `bootstrap_ci`, the AP of the
-    // same replicate is kept aside and summarised with the same percentile rule.
-    let mut ap_reps = Vec::with_capacity(reps);
-    let auc_ci = stats::bootstrap_ci(n, reps, 0.95, boot_seed, |idx| {
-        w.iter_mut().for_each(|c| *c = 0);
-        for &i in idx {
-            w[i] += 1;
-        }
-        let (mut a, mut p) = (0.0, 0.0);
-        for r in &ranked {
-            let (auc, ap) = r.auc_ap(labels, &w, &mut buf)?;
-            a += auc;
-            p += ap;
-        }
-        ap_reps.push(p / ranked.len() as f64);
-        Some(a / ranked.len() as f64)
-    });
-    ap_reps.sort_by(f64::total_cmp);
-    let ap_ci = (!ap_reps.is_empty()).then(|| {
-        (
-            stats::quantile_sorted(&ap_reps, 0.025),
-            stats::quantile_sorted(&ap_reps, 0.975),
-        )
-    });
-    Some([
-        (stats::mean(&auc), auc_ci, auc),
-        (stats::mean(&ap), ap_ci, ap),
-    ])
+        .map(|p| {
+            std::array::from_fn(|d| {
+                let scores: Vec<Vec<f64>> = p
+                    .iter()
+                    .map(|q| items.iter().map(|&i| q.score[d][i]).collect())
+                    .collect();
+                let auc: Vec<f64> = scores
+                    .iter()
+                    .map(|s| stats::roc_auc(s, &labels))
+                    .collect::<Option<_>>()?;
+                let ap: Vec<f64> = scores
+                    .iter()
+                    .map(|s| stats::average_precision(s, &labels))
+                    .collect::<Option<_>>()?;
+                let ranked = scores.iter().map(|s| Ranked::new(s, &labels)).collect();
+                Some((auc, ap, ranked))
+            })
+        })
+        .collect();
+    let mut boot: Vec<[(Vec<f64>, Vec<f64>); 2]> = vec![Default::default(); preds.len()];
+    if n > 0 {
+        let mut w = vec![0u32; n];
+        stats::bootstrap_resamples(n, reps, boot_seed, |idx| {
+            w.iter_mut().for_each(|c| *c = 0);
+            for &i in idx {
+                w[i] += 1;
+            }
+            let (p_all, n_all) = class_totals(&labels, &w);
+            for (f, b) in fitted.iter().zip(boot.iter_mut()) {
+                for (fd, (auc_reps, ap_reps)) in f.iter().zip(b.iter_mut()) {
+                    let Some((_, _, ranked)) = fd else { continue };
+                    let (mut a, mut p) = (0.0, 0.0);
+                    let all = ranked.iter().all(|r| match r.auc_ap(&w, p_all, n_all) {
+                        Some((auc, ap)) => {
+                            a += auc;
+                            p += ap;
+                            true
+                        }
+                        None => false,
+                    });
+                    if all {
+                        ap_reps.push(p / ranked.len() as f64);
+                        let a = a / ranked.len() as f64;
+                        if a.is_finite() {
+                            auc_reps.push(a);
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let out = fitted
+        .into_iter()
+        .zip(boot)
+        .map(|(f, b)| {
+            let mut b = b.into_iter();
+            f.map(|fd| {
+                let (auc_reps, ap_reps) = b.next().unwrap_or_default();
+                let (auc, ap, _) = fd?;
+                let (mut auc_reps, mut ap_reps) = (auc_reps, ap_reps);
+                Some([
+                    (
+                        stats::mean(&auc),
+                        stats::percentile_ci(&mut auc_reps, 0.95),
+                        auc,
+                    ),
+                    (
+                        stats::mean(&ap),
+                        stats::percentile_ci(&mut ap_reps, 0.95),
+                        ap,
+                    ),
+                ])
+            })
+        })
+        .collect();
+    (n, out)
 }
 
 fn push_rows(
@@ -435,69 +576,61 @@ fn push_rows(
     }
 }
 
-/// All rows of one training source from its per-seed predictions.
-fn source_rows(
-    name: &str,
-    p: &[Preds],
+/// All rows of every training source (outer: source, in `preds` order) from the sources'
+/// per-seed predictions: task metrics on the clean test flows, then AUC and AP per detector
+/// and attack. The task statistics and each attack subject run as parallel jobs.
+fn all_source_rows(
+    names: &[&str],
+    preds: &[&[Preds]],
     clean: &Examples,
     attacked: &Examples,
     cfg: &DetectConfig,
     bseed: u64,
-) -> Vec<MetricRow> {
-    let mut rows = Vec::new();
-    let (reps, seeds, nc) = (cfg.bootstrap_reps, p.len(), clean.len());
-    let f1 = |k: usize, idx: &[usize]| Some(f1_acc(&clean.proto_y, &p[k].class, idx).0);
-    let acc = |k: usize, idx: &[usize]| Some(f1_acc(&clean.proto_y, &p[k].class, idx).1);
-    let mse = |k: usize, idx: &[usize]| Some(mse_mae(&clean.bytes_y, &p[k].log_bytes, idx).0);
-    let mae = |k: usize, idx: &[usize]| Some(mse_mae(&clean.bytes_y, &p[k].log_bytes, idx).1);
-    // Per-class F1: the macro average over four classes moves with the rare `other` class
-    // (a handful of tunnel hosts), so the table shows which class moved it.
-    for (c, class) in features::CLASS_NAMES.iter().enumerate() {
-        let fc = |k: usize, idx: &[usize]| class_f1(&clean.proto_y, &p[k].class, idx, c);
-        if let Some(v) = seeded_stat(nc, seeds, reps, bseed, fc) {
-            push_rows(&mut rows, name, "f1", &format!("protocol/{class}"), nc, v);
-        }
-    }
-    for (metric, subject, v) in [
-        (
-            "macro_f1",
-            "protocol",
-            seeded_stat(nc, seeds, reps, bseed, f1),
-        ),
-        (
-            "accuracy",
-            "protocol",
-            seeded_stat(nc, seeds, reps, bseed, acc),
-        ),
-        ("mse", "bytes", seeded_stat(nc, seeds, reps, bseed, mse)),
-        ("mae", "bytes", seeded_stat(nc, seeds, reps, bseed, mae)),
-    ] {
-        if let Some(v) = v {
-            push_rows(&mut rows, name, metric, subject, nc, v);
-        }
-    }
-    for (d, det) in DETECTORS.iter().enumerate() {
-        for attack in ATTACKS {
-            let (items, labels) = subject_items(attacked, attack);
-            let scores: Vec<Vec<f64>> = p
-                .iter()
-                .map(|q| items.iter().map(|&i| q.score[d][i]).collect())
-                .collect();
-            let subject = format!("{det}/{attack}");
-            if let Some([auc, ap]) = ranked_stats(&scores, &labels, reps, bseed) {
-                push_rows(&mut rows, name, "auc", &subject, labels.len(), auc);
-                push_rows(
-                    &mut rows,
-                    name,
-                    "average_precision",
-                    &subject,
-                    labels.len(),
-                    ap,
-                );
+) -> Vec<Vec<MetricRow>> {
+    let reps = cfg.bootstrap_reps;
+    let (task, subjects) = rayon::join(
+        || task_stats(preds, clean, reps, bseed),
+        || {
+            ATTACKS
+                .par_iter()
+                .map(|attack| subject_stats(preds, attacked, attack, reps, bseed))
+                .collect::<Vec<_>>()
+        },
+    );
+    let nc = clean.len();
+    let mut out = Vec::with_capacity(names.len());
+    for (s, (name, task)) in names.iter().zip(task).enumerate() {
+        let mut rows = Vec::new();
+        let mut task = task.into_iter();
+        // Per-class F1: the macro average over four classes moves with the rare `other` class
+        // (a handful of tunnel hosts), so the table shows which class moved it.
+        for class in features::CLASS_NAMES {
+            if let Some(v) = task.next().flatten() {
+                push_rows(&mut rows, name, "f1", &format!("protocol/{class}"), nc, v);
             }
         }
+        for (metric, subject) in [
+            ("macro_f1", "protocol"),
+            ("accuracy", "protocol"),
+            ("mse", "bytes"),
+            ("mae", "bytes"),
+        ] {
+            if let Some(v) = task.next().flatten() {
+                push_rows(&mut rows, name, metric, subject, nc, v);
+            }
+        }
+        for (d, det) in DETECTORS.iter().enumerate() {
+            for (attack, (n, per_source)) in ATTACKS.iter().zip(&subjects) {
+                if let Some([auc, ap]) = per_source[s][d].clone() {
+                    let subject = format!("{det}/{attack}");
+                    push_rows(&mut rows, name, "auc", &subject, *n, auc);
+                    push_rows(&mut rows, name, "average_precision", &subject, *n, ap);
+                }
+            }
+        }
+        out.push(rows);
     }
-    rows
+    out
 }
 
 /// Indices of the flows of an attack subject and whether each is a positive.
@@ -574,6 +707,7 @@ pub fn evaluate(
         }
     }
 
+    let t_train = std::time::Instant::now();
     let jobs: Vec<(usize, usize)> = (0..sources.len())
         .flat_map(|s| (0..cfg.seeds).map(move |k| (s, k)))
         .collect();
@@ -596,21 +730,28 @@ pub fn evaluate(
         })
         .collect::<Result<_>>()?;
 
-    let per_source: Vec<Vec<MetricRow>> = (0..sources.len())
-        .into_par_iter()
-        .map(|s| {
-            let p = &preds[s * cfg.seeds..(s + 1) * cfg.seeds];
-            source_rows(
-                &sources[s].name,
-                p,
-                &clean,
-                &attacked,
-                cfg,
-                mix(seed, 0xb007),
-            )
-        })
-        .collect();
+    tracing::debug!(
+        "detect: {} trainings in {:.1} s",
+        jobs.len(),
+        t_train.elapsed().as_secs_f64()
+    );
+    let t_stats = std::time::Instant::now();
+    let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+    let by_source: Vec<&[Preds]> = preds.chunks(cfg.seeds).collect();
+    let per_source = all_source_rows(
+        &names,
+        &by_source,
+        &clean,
+        &attacked,
+        cfg,
+        mix(seed, 0xb007),
+    );
     let mut rows: Vec<MetricRow> = per_source.into_iter().flatten().collect();
+    tracing::debug!(
+        "detect: metrics and bootstrap intervals of {} sources in {:.1} s",
+        sources.len(),
+        t_stats.elapsed().as_secs_f64()
+    );
     if let Some(dir) = plot_dir {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         for (d, det) in DETECTORS.iter().enumerate() {
@@ -1172,19 +1313,29 @@ mod tests {
     fn f1_accuracy_errors_and_names_by_hand() {
         // truth 0 0 1 1 2, pred 0 1 1 1 0: F1(0) = 2/(2+2) = 0.5, F1(1) = 4/(2+3) = 0.8,
         // F1(2) = 0 -> macro 1.3/3; accuracy 3/5.
-        let (f1, acc) = f1_acc(&[0, 0, 1, 1, 2], &[0, 1, 1, 1, 0], &[0, 1, 2, 3, 4]);
-        assert!((f1 - 1.3 / 3.0).abs() < 1e-12 && (acc - 0.6).abs() < 1e-12);
+        // truth 0 0 1 1 2, pred 0 1 1 1 0; bytes errors 0.5, 0, -2, 1, 0.
+        let (y, p) = ([0, 0, 1, 1, 2], [0, 1, 1, 1, 0]);
+        let (yb, pb) = ([1.0, 2.0, 3.0, 0.0, 5.0], [1.5, 2.0, 1.0, 1.0, 5.0]);
+        let t = TaskCounts::count((&y, &p), (&yb, &pb), &[0, 1, 2, 3, 4]);
+        assert!((t.macro_f1() - 1.3 / 3.0).abs() < 1e-12 && (t.accuracy() - 0.6).abs() < 1e-12);
         // The same classes one at a time; class 3 occurs nowhere.
-        let (y, p, all) = ([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], [0, 1, 2, 3, 4]);
-        assert_eq!(class_f1(&y, &p, &all, 0), Some(0.5));
-        assert_eq!(class_f1(&y, &p, &all, 1), Some(0.8));
-        assert_eq!(class_f1(&y, &p, &all, 2), Some(0.0));
-        assert_eq!(class_f1(&y, &p, &all, 3), None);
+        assert_eq!(t.class_f1(0), Some(0.5));
+        assert_eq!(t.class_f1(1), Some(0.8));
+        assert_eq!(t.class_f1(2), Some(0.0));
+        assert_eq!(t.class_f1(3), None);
+        assert!((t.mse() - (0.25 + 4.0 + 1.0) / 5.0).abs() < 1e-12);
+        assert!((t.mae() - 3.5 / 5.0).abs() < 1e-12);
+        let v = t.values();
+        assert_eq!(v[..N_CLASSES], [Some(0.5), Some(0.8), Some(0.0), None]);
+        assert_eq!(
+            v[N_CLASSES..],
+            [Some(t.macro_f1()), Some(0.6), Some(t.mse()), Some(t.mae())]
+        );
         // Resampled indices count with multiplicity: items 2, 2, 4 -> classes {1, 2, 0}.
-        let (f1, acc) = f1_acc(&[0, 0, 1, 1, 2], &[0, 1, 1, 1, 0], &[2, 2, 4]);
-        assert!((f1 - (0.0 + 1.0 + 0.0) / 3.0).abs() < 1e-12 && (acc - 2.0 / 3.0).abs() < 1e-12);
-        let (mse, mae) = mse_mae(&[1.0, 2.0, 3.0], &[1.5, 2.0, 1.0], &[0, 1, 2]);
-        assert!((mse - (0.25 + 4.0) / 3.0).abs() < 1e-12 && (mae - 2.5 / 3.0).abs() < 1e-12);
+        let t = TaskCounts::count((&y, &p), (&yb, &pb), &[2, 2, 4]);
+        assert!((t.macro_f1() - (0.0 + 1.0 + 0.0) / 3.0).abs() < 1e-12);
+        assert!((t.accuracy() - 2.0 / 3.0).abs() < 1e-12);
+        assert!((t.mse() - 8.0 / 3.0).abs() < 1e-12 && (t.mae() - 4.0 / 3.0).abs() < 1e-12);
         assert_eq!(source_name("stan", 1.0), "real");
         assert_eq!(source_name("stan", 0.1), "stan+real0.1");
         assert_eq!(source_name("stan", 0.01), "stan+real0.01");
@@ -1196,34 +1347,57 @@ mod tests {
         assert_eq!(attack_role("blacklist", Label::Blacklist), Some(true));
     }
 
+    /// The one-pass weighted AUC and AP equal `stats::roc_auc` and `stats::average_precision`
+    /// on the materialised resample bit for bit (ties, zero weights, and random resamples of
+    /// tie-heavy scores), and a one-class sample has none.
     #[test]
     fn weighted_auc_ap_equal_stats_on_materialised_resamples() {
+        use rand::SeedableRng;
+        let check = |scores: &[f64], labels: &[bool], w: &[u32]| {
+            let r = Ranked::new(scores, labels);
+            let (s, l): (Vec<f64>, Vec<bool>) = (0..scores.len())
+                .flat_map(|i| std::iter::repeat_n((scores[i], labels[i]), w[i] as usize))
+                .unzip();
+            let (p_all, n_all) = class_totals(labels, w);
+            assert_eq!(p_all as usize, l.iter().filter(|&&x| x).count());
+            assert_eq!((p_all + n_all) as usize, l.len());
+            let (auc, ap) = r.auc_ap(w, p_all, n_all).unwrap();
+            assert_eq!(
+                auc.to_bits(),
+                stats::roc_auc(&s, &l).unwrap().to_bits(),
+                "{w:?}"
+            );
+            let want = stats::average_precision(&s, &l).unwrap();
+            assert_eq!(ap.to_bits(), want.to_bits(), "{w:?}");
+        };
         let scores = [0.1, 0.4, 0.35, 0.8, 0.4, 0.2, 0.9, 0.4];
         let labels = [false, false, true, true, true, false, false, true];
-        let r = Ranked::new(&scores);
-        let mut buf = Vec::new();
         for w in [
             [1u32; 8],
             [2, 0, 1, 3, 0, 1, 1, 0],
             [0, 1, 0, 2, 1, 0, 3, 1],
         ] {
-            let (s, l): (Vec<f64>, Vec<bool>) = (0..8)
-                .flat_map(|i| std::iter::repeat_n((scores[i], labels[i]), w[i] as usize))
-                .unzip();
-            let (auc, ap) = r.auc_ap(&labels, &w, &mut buf).unwrap();
-            assert!(
-                (auc - stats::roc_auc(&s, &l).unwrap()).abs() < 1e-12,
-                "{w:?}"
-            );
-            assert!(
-                (ap - stats::average_precision(&s, &l).unwrap()).abs() < 1e-12,
-                "{w:?}"
-            );
+            check(&scores, &labels, &w);
         }
+        let w = [1, 1, 0, 0, 0, 1, 1, 0];
+        let (p_all, n_all) = class_totals(&labels, &w);
+        assert_eq!((p_all, n_all), (0, 4));
         assert!(
-            r.auc_ap(&labels, &[1, 1, 0, 0, 0, 1, 1, 0], &mut buf)
+            Ranked::new(&scores, &labels)
+                .auc_ap(&w, p_all, n_all)
                 .is_none()
         );
+        // Random resamples of 300 items with heavy ties (20 distinct scores), rare positives.
+        let mut rng = StdRng::seed_from_u64(7);
+        let scores: Vec<f64> = (0..300).map(|_| rng.random_range(0..20) as f64).collect();
+        let labels: Vec<bool> = (0..300).map(|_| rng.random_bool(0.1)).collect();
+        for _ in 0..20 {
+            let mut w = vec![0u32; 300];
+            for _ in 0..300 {
+                w[rng.random_range(0..300)] += 1;
+            }
+            check(&scores, &labels, &w);
+        }
     }
 
     #[test]
