@@ -92,6 +92,7 @@ fn cfg() -> PrivacyConfig {
         classifier_trees: 10,
         classifier_depth: 8,
         diag_rows: 10_000,
+        diag_synthetic: 10_000,
         null_reps: 50,
         ..Default::default()
     }
@@ -280,6 +281,7 @@ fn dose_response_is_monotone() {
         classifier_trees: 5,
         host_flows: 10,
         diag_rows: 2500,
+        diag_synthetic: 2500,
         null_reps: 0,
         bootstrap_reps: 0,
         ..cfg()
@@ -321,6 +323,7 @@ fn evaluate_is_deterministic_and_seed_sensitive() {
         classifier_rows: 200,
         host_flows: 10,
         diag_rows: 1500,
+        diag_synthetic: 1500,
         bootstrap_reps: 20,
         null_reps: 20,
         ..cfg()
