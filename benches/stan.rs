@@ -129,6 +129,14 @@ fn bench(c: &mut Criterion) {
     let (real_schema, real) = ugr16_slice(430);
     let real_name = format!("train_epoch_ugr16_{}k_rows", real.n_rows() / 1000);
     bench_train_epoch(&mut g, &real_name, &real_schema, &real, &cfg);
+    // The same with one gradient shard per batch: both cores then share each operation
+    // instead of running one half-batch each (`StanConfig::grad_shards`).
+    let one_shard = StanConfig {
+        grad_shards: 1,
+        ..cfg.clone()
+    };
+    let one_name = format!("{real_name}_one_shard");
+    bench_train_epoch(&mut g, &one_name, &real_schema, &real, &one_shard);
     let mut stan = Stan::new(&schema, &cfg, 0).unwrap();
     stan.fit(&data, false).unwrap();
     let (hosts, rows) = (1000, 20);

@@ -75,6 +75,16 @@ pub struct StanConfig {
     /// Maximum number of training epochs (an epoch = every training row once).
     pub epochs: usize,
     pub batch_size: usize,
+    /// Gradient shards: every batch is cut into this many contiguous row shards of (nearly)
+    /// equal size, each shard's forward and backward pass runs as its own computation (on the
+    /// CPU concurrently, one per core), and the shards' gradients are added in shard order.
+    /// The loss is still the batch mean, so only the floating-point summation order of the
+    /// gradient reductions depends on this value, never on the number of cores: the same spec
+    /// gives the same bits on any machine. Why: a 512-row step is dominated by hundreds of
+    /// small operations whose hand-offs between the two cores of a laptop cost more than they
+    /// save; two independent half-batch computations keep both cores busy instead (measured in
+    /// PERFORMANCE.md). 1 = one computation per batch (the behaviour before this option).
+    pub grad_shards: usize,
     /// AdamW learning rate.
     pub lr: f64,
     /// AdamW decoupled weight decay.
@@ -161,6 +171,7 @@ impl Default for StanConfig {
             sampled_windows_ramp: DEFAULT_RAMP,
             epochs: 50,
             batch_size: 512,
+            grad_shards: 2,
             lr: 2e-3,
             weight_decay: 1e-4,
             lr_decay: 0.9,
@@ -216,6 +227,9 @@ impl StanConfig {
         }
         if self.batch_size == 0 {
             return bad("batch_size", "must be >= 1");
+        }
+        if self.grad_shards == 0 || self.grad_shards > self.batch_size {
+            return bad("grad_shards", "must be between 1 and batch_size");
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad("lr", "must be > 0");

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Tensor, backprop::GradStore};
 use serde::{Deserialize, Serialize};
 
 pub use config::{StanConfig, ValSplit, resolve_device};
@@ -35,8 +35,8 @@ pub use train::TrainState;
 
 use crate::schema::{Schema, Sequences};
 use crate::{Error, Result};
-use net::Net;
-use train::{AdamW, Table, secs, shuffle_epoch, split_hosts};
+use net::{Net, RowData};
+use train::{AdamW, Table, secs, shard_bounds, shuffle_epoch, split_hosts};
 
 /// Rows per teacher-forced evaluation batch (bounded so that [B, sum of head widths] fits in
 /// memory: 1024 x 5102 logits on NetFlow).
@@ -156,6 +156,59 @@ impl Stan {
         Ok(Some(t.to_dtype(self.net.dtype())?))
     }
 
+    /// The batch-mean loss of one batch and its gradients, computed as `cfg.grad_shards`
+    /// contiguous row shards (see [`StanConfig::grad_shards`]): each shard's loss is its NLL sum
+    /// divided by the whole batch's row count, so the shards' losses and gradients add up to
+    /// the batch mean's. On the CPU the shards run concurrently (rayon); elsewhere one after
+    /// the other. Either way the gradients are added in shard order, so the result does not
+    /// depend on the number of cores.
+    fn sharded_grads(
+        &self,
+        rows: &RowData,
+        w: &Tensor,
+        c: &Tensor,
+        noise: Option<&Tensor>,
+    ) -> Result<(f64, GradStore)> {
+        let b = c.dim(0)?;
+        let k = self.net.layout.window;
+        let bounds = shard_bounds(b, self.cfg.grad_shards);
+        let one = |&(s, len): &(usize, usize)| -> Result<(f64, GradStore)> {
+            let (ws, cs) = (w.narrow(0, s * k, len * k)?, c.narrow(0, s, len)?);
+            let ns = noise.map(|n| n.narrow(0, s * k, len * k)).transpose()?;
+            let nll = self.net.batch_nll_noisy(rows, &ws, &cs, ns.as_ref())?;
+            let loss = (nll.sum_all()? / b as f64)?;
+            let grads = loss.backward()?;
+            Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, grads))
+        };
+        let parts: Vec<Result<(f64, GradStore)>> = if bounds.len() > 1 && self.net.device().is_cpu()
+        {
+            use rayon::prelude::*;
+            bounds.par_iter().map(one).collect()
+        } else {
+            bounds.iter().map(one).collect()
+        };
+        let mut parts = parts.into_iter();
+        let (mut loss, mut grads) = match parts.next() {
+            Some(p) => p?,
+            None => return Err(Error::Invalid("empty batch".into())),
+        };
+        for p in parts {
+            let (l, g) = p?;
+            loss += l;
+            for var in self.net.params.vars.values() {
+                let t = var.as_tensor();
+                if let Some(gi) = g.get(t) {
+                    let sum = match grads.get(t) {
+                        Some(g0) => (g0 + gi)?,
+                        None => gi.clone(),
+                    };
+                    grads.insert(t, sum);
+                }
+            }
+        }
+        Ok((loss, grads))
+    }
+
     /// When set, `fit` saves a resumable checkpoint to `dir` after every epoch.
     pub fn set_checkpoint_dir(&mut self, dir: Option<PathBuf>) {
         self.checkpoint_dir = dir;
@@ -250,11 +303,7 @@ impl Stan {
                 let mix = mix_rng.as_mut().map(|r| (p_mix, r));
                 let (w, c) = table.indices(chunk, k, &dev, &mut iw, &mut ic, mix)?;
                 let noise = self.window_noise(chunk.len() * k, self.state.step + 1)?;
-                let nll = self
-                    .net
-                    .batch_nll_noisy(&table.rows, &w, &c, noise.as_ref())?;
-                let loss = nll.mean(1)?.sum_all()?;
-                let grads = loss.backward()?;
+                let (l, grads) = self.sharded_grads(&table.rows, &w, &c, noise.as_ref())?;
                 self.state.step += 1;
                 self.opt.step(
                     &self.net.params,
@@ -264,7 +313,6 @@ impl Stan {
                     self.cfg.weight_decay,
                     self.cfg.grad_clip,
                 )?;
-                let l = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
                 if !l.is_finite() {
                     return Err(Error::Other(format!(
                         "training loss became {l} at epoch {epoch}"

@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use super::layers::{conv1d_cl, hidden_degrees, masked_linear};
 use super::mdn::{mdn_log_prob, mdn_log_prob_cells, softmax_log_prob};
 use super::net::Net;
-use super::train::Table;
+use super::train::{Table, shard_bounds};
 use super::*;
 use crate::schema::{AttrKind, Attribute, Rounding, Schema, Sequences};
 
@@ -146,6 +146,15 @@ fn order_and_config_errors() {
         ..StanConfig::default()
     };
     assert!(matches!(bad.validate(), Err(crate::Error::Spec { .. })));
+    for (shards, batch) in [(0, 512), (9, 8)] {
+        let bad = StanConfig {
+            grad_shards: shards,
+            batch_size: batch,
+            ..StanConfig::default()
+        };
+        let e = bad.validate().err().unwrap().to_string();
+        assert!(e.contains("grad_shards"), "{e}");
+    }
     #[cfg(not(feature = "cuda"))]
     {
         let cuda = StanConfig {
@@ -1402,4 +1411,78 @@ fn generation_parts_do_not_change_the_output() {
     for p in [2, 3, 4] {
         assert_eq!(bits(p), one, "{p} parts");
     }
+}
+
+/// Gradient shards (`StanConfig::grad_shards`) only change the summation order: in f64 the
+/// loss and every parameter's gradient of 2 and 3 shards match the one-shard batch to rounding,
+/// with and without window noise; in f32 the sharded step is bit-for-bit repeatable (the shards
+/// run concurrently on the CPU). `shard_bounds` cuts contiguous, nearly equal parts.
+#[test]
+fn grad_shards_sum_to_the_batch_gradient() {
+    assert_eq!(shard_bounds(9, 2), vec![(0, 5), (5, 4)]);
+    assert_eq!(shard_bounds(9, 3), vec![(0, 3), (3, 3), (6, 3)]);
+    assert_eq!(shard_bounds(1, 2), vec![(0, 1)]);
+    assert_eq!(shard_bounds(512, 1), vec![(0, 512)]);
+    let data = mixed_rows(&[7, 6], 5);
+    let rows: Vec<u32> = (0..13).rev().collect();
+    let grads = |shards: usize, dtype: DType, noise_sd: f64| {
+        let cfg = StanConfig {
+            grad_shards: shards,
+            window_noise: noise_sd,
+            ..small_cfg()
+        };
+        let stan = Stan::with_dtype(&mixed_schema(), &cfg, 3, &dev(), dtype).unwrap();
+        let t = Table::new(&stan.net, &data).unwrap();
+        let (w, c) = t
+            .indices(
+                &rows,
+                3,
+                stan.net.device(),
+                &mut Vec::new(),
+                &mut Vec::new(),
+                None,
+            )
+            .unwrap();
+        let noise = stan.window_noise(rows.len() * 3, 1).unwrap();
+        let (loss, g) = stan.sharded_grads(&t.rows, &w, &c, noise.as_ref()).unwrap();
+        let flat: Vec<Vec<f64>> = stan
+            .net
+            .params
+            .vars
+            .values()
+            .map(|v| {
+                g.get(v.as_tensor())
+                    .unwrap()
+                    .to_dtype(DType::F64)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap()
+            })
+            .collect();
+        (loss, flat)
+    };
+    for noise_sd in [0.0, 0.05] {
+        let (l1, g1) = grads(1, DType::F64, noise_sd);
+        for shards in [2, 3] {
+            let (l, g) = grads(shards, DType::F64, noise_sd);
+            assert!((l - l1).abs() <= 1e-12 * l1.abs(), "loss {l} vs {l1}");
+            let scale = g1
+                .iter()
+                .flatten()
+                .fold(0f64, |m, x| m.max(x.abs()))
+                .max(1e-300);
+            for (a, b) in g.iter().flatten().zip(g1.iter().flatten()) {
+                assert!(
+                    (a - b).abs() <= 1e-12 * scale,
+                    "{shards} shards: {a} vs {b}"
+                );
+            }
+        }
+    }
+    let (la, ga) = grads(2, DType::F32, 0.0);
+    let (lb, gb) = grads(2, DType::F32, 0.0);
+    assert_eq!(la.to_bits(), lb.to_bits());
+    assert_eq!(ga, gb);
 }

@@ -150,22 +150,32 @@ impl Table {
     }
 
     /// Sum over rows of each head's NLL (generation order) — teacher forced, no parameter update.
+    /// Batches are evaluated as parallel jobs on the CPU (one after the other elsewhere) and
+    /// their sums added in batch order, so the result does not depend on the number of cores.
     pub fn nll_sums(&self, net: &Net, batch: usize) -> Result<Vec<f64>> {
-        let mut sums = vec![0f64; net.layout.heads.len()];
-        let (mut iw, mut ic) = (Vec::new(), Vec::new());
         let all: Vec<u32> = (0..self.n_rows as u32).collect();
-        for chunk in all.chunks(batch.max(1)) {
+        let one = |chunk: &[u32]| -> Result<Vec<f64>> {
             let (w, c) = self.indices(
                 chunk,
                 net.layout.window,
                 net.device(),
-                &mut iw,
-                &mut ic,
+                &mut Vec::new(),
+                &mut Vec::new(),
                 None,
             )?;
             let nll = net.batch_nll(&self.rows, &w, &c)?.detach();
-            let s = nll.sum(1)?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
-            for (a, b) in sums.iter_mut().zip(s) {
+            Ok(nll.sum(1)?.to_dtype(DType::F64)?.to_vec1::<f64>()?)
+        };
+        let chunks: Vec<&[u32]> = all.chunks(batch.max(1)).collect();
+        let parts: Vec<Result<Vec<f64>>> = if net.device().is_cpu() {
+            use rayon::prelude::*;
+            chunks.par_iter().map(|c| one(c)).collect()
+        } else {
+            chunks.iter().map(|c| one(c)).collect()
+        };
+        let mut sums = vec![0f64; net.layout.heads.len()];
+        for p in parts {
+            for (a, b) in sums.iter_mut().zip(p?) {
                 *a += b;
             }
         }
@@ -252,6 +262,22 @@ impl AdamW {
         }
         Ok(norm)
     }
+}
+
+/// `(start, len)` of `shards` contiguous, nearly equal parts of `rows` rows (the first
+/// `rows % shards` parts one row longer); fewer parts when there are fewer rows.
+pub(crate) fn shard_bounds(rows: usize, shards: usize) -> Vec<(usize, usize)> {
+    let s = shards.clamp(1, rows.max(1));
+    let (base, extra) = (rows / s, rows % s);
+    let mut start = 0;
+    (0..s)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            let out = (start, len);
+            start += len;
+            out
+        })
+        .collect()
 }
 
 /// Seeded split of host indices into (train, validation).
