@@ -200,10 +200,18 @@ fn train_and_predict(
 ) -> Result<Preds> {
     let pm = ProtocolModel::fit(&train.proto_x, &train.proto_y, &cfg.protocol, mix(seed, 1))?;
     let bm = BytesModel::fit(&train.bytes_x, &train.bytes_y, &cfg.bytes, mix(seed, 2))?;
-    let pc = pm.predict_proba(&clean.proto_x)?;
+    // One call for the clean and the attacked test flows: most rows occur in both, and the
+    // predictor evaluates each distinct row once.
+    let both: Vec<f64> = clean
+        .proto_x
+        .iter()
+        .chain(&attacked.proto_x)
+        .copied()
+        .collect();
+    let p_both = pm.predict_proba(&both)?;
+    let (pc, pa) = p_both.split_at(clean.len() * N_CLASSES);
     let class = pc.chunks(N_CLASSES).map(protocol::argmax).collect();
     let log_bytes = bm.predict(&clean.bytes_x)?;
-    let pa = pm.predict_proba(&attacked.proto_x)?;
     let s_proto = pa
         .chunks(N_CLASSES)
         .zip(&attacked.proto_y)

@@ -195,13 +195,27 @@ impl Stan {
         for p in parts {
             let (l, g) = p?;
             loss += l;
-            for var in self.net.params.vars.values() {
-                let t = var.as_tensor();
-                if let Some(gi) = g.get(t) {
-                    let sum = match grads.get(t) {
-                        Some(g0) => (g0 + gi)?,
-                        None => gi.clone(),
-                    };
+            use rayon::prelude::*;
+            let vars: Vec<&Tensor> = self
+                .net
+                .params
+                .vars
+                .values()
+                .map(|v| v.as_tensor())
+                .collect();
+            let sums: Vec<Option<Tensor>> = vars
+                .par_iter()
+                .map(|t| {
+                    g.get(t)
+                        .map(|gi| match grads.get(t) {
+                            Some(g0) => g0 + gi,
+                            None => Ok(gi.clone()),
+                        })
+                        .transpose()
+                })
+                .collect::<candle_core::Result<_>>()?;
+            for (t, sum) in vars.into_iter().zip(sums) {
+                if let Some(sum) = sum {
                     grads.insert(t, sum);
                 }
             }

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, backprop::GradStore};
 use rand::RngExt;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::layers::{Params, sub_rng};
@@ -168,7 +169,6 @@ impl Table {
         };
         let chunks: Vec<&[u32]> = all.chunks(batch.max(1)).collect();
         let parts: Vec<Result<Vec<f64>>> = if net.device().is_cpu() {
-            use rayon::prelude::*;
             chunks.par_iter().map(|c| one(c)).collect()
         } else {
             chunks.iter().map(|c| one(c)).collect()
@@ -228,8 +228,11 @@ impl AdamW {
                 gs.push((name, var, g));
             }
         }
+        // Parameters are independent: their squares and updates run as parallel jobs (each
+        // one's element-wise operations are the same as one after the other, so the result is
+        // too), and the norm adds the squares in parameter order.
         let sq: Vec<Tensor> = gs
-            .iter()
+            .par_iter()
             .map(|(_, _, g)| g.sqr()?.sum_all()?.to_dtype(DType::F64))
             .collect::<candle_core::Result<_>>()?;
         let norm = Tensor::stack(&sq, 0)?.sum_all()?.to_scalar::<f64>()?.sqrt();
@@ -240,25 +243,33 @@ impl AdamW {
         };
         let t = step as i32;
         let (c1, c2) = (1.0 - Self::B1.powi(t), 1.0 - Self::B2.powi(t));
-        for (name, var, g) in gs {
-            // Detach: gradients carry their backward graph, and the moment estimates built
-            // from them would otherwise chain every step's graph into the next (unbounded memory).
-            let g = (g.detach() * scale)?;
-            let m_old = match self.m.get(name.as_str()) {
-                Some(m) => m.clone(),
-                None => g.zeros_like()?,
-            };
-            let v_old = match self.v.get(name.as_str()) {
-                Some(v) => v.clone(),
-                None => g.zeros_like()?,
-            };
-            let m = (m_old.affine(Self::B1, 0.0)? + g.affine(1.0 - Self::B1, 0.0)?)?;
-            let v = (v_old.affine(Self::B2, 0.0)? + g.sqr()?.affine(1.0 - Self::B2, 0.0)?)?;
-            let upd = (m.affine(1.0 / c1, 0.0)? / (v.affine(1.0 / c2, 0.0)?.sqrt()? + Self::EPS)?)?;
-            let theta = var.as_tensor().affine(1.0 - lr * wd, 0.0)?;
-            var.set(&(theta - upd.affine(lr, 0.0)?)?)?;
-            self.m.insert(name.clone(), m.detach());
-            self.v.insert(name.clone(), v.detach());
+        let moments: Vec<(Tensor, Tensor)> = gs
+            .par_iter()
+            .map(|(name, var, g)| -> candle_core::Result<(Tensor, Tensor)> {
+                // Detach: gradients carry their backward graph, and the moment estimates built
+                // from them would otherwise chain every step's graph into the next (unbounded
+                // memory).
+                let g = (g.detach() * scale)?;
+                let m_old = match self.m.get(name.as_str()) {
+                    Some(m) => m.clone(),
+                    None => g.zeros_like()?,
+                };
+                let v_old = match self.v.get(name.as_str()) {
+                    Some(v) => v.clone(),
+                    None => g.zeros_like()?,
+                };
+                let m = (m_old.affine(Self::B1, 0.0)? + g.affine(1.0 - Self::B1, 0.0)?)?;
+                let v = (v_old.affine(Self::B2, 0.0)? + g.sqr()?.affine(1.0 - Self::B2, 0.0)?)?;
+                let upd =
+                    (m.affine(1.0 / c1, 0.0)? / (v.affine(1.0 / c2, 0.0)?.sqrt()? + Self::EPS)?)?;
+                let theta = var.as_tensor().affine(1.0 - lr * wd, 0.0)?;
+                var.set(&(theta - upd.affine(lr, 0.0)?)?)?;
+                Ok((m.detach(), v.detach()))
+            })
+            .collect::<candle_core::Result<_>>()?;
+        for ((name, _, _), (m, v)) in gs.iter().zip(moments) {
+            self.m.insert((*name).clone(), m);
+            self.v.insert((*name).clone(), v);
         }
         Ok(norm)
     }
