@@ -68,6 +68,19 @@ pub struct StanConfig {
     /// non-zero, so run ids of specs without it are unchanged.
     #[serde(skip_serializing_if = "is_zero")]
     pub sampled_windows: f64,
+    /// Roll-out selection of the kept weights: the `rollout_select` epochs with the lowest
+    /// validation loss are kept as candidates, and `stan run` keeps the one whose roll-out of
+    /// the member hosts over the training window generates the number of flows closest to the
+    /// members' real count (smallest `|ln(generated / real)|`; a roll-out with a seed of its
+    /// own, not the released one). Default 0 = off: the best validation loss decides (STAN).
+    /// Why: a roll-out's flow rate drifts, and by how much changes chaotically from one set of
+    /// weights to the next (the same training with another floating-point summation order
+    /// moved the quickstart's roll-outs from 1.25x / 1.04x / 1.05x to 1.17x / 1.65x / 1.52x the
+    /// members' flows), while the validation loss, a one-step teacher-forced measure, does not
+    /// see it. Costs one roll-out per candidate. Written into resolved specs only when
+    /// non-zero, so run ids of specs without it are unchanged.
+    #[serde(skip_serializing_if = "is_zero_usize")]
+    pub rollout_select: usize,
     /// Epochs over which the `sampled_windows` probability ramps up: epoch e >= 1 uses
     /// `sampled_windows * min(1, e / ramp)`; epoch 0 is always teacher-forced.
     #[serde(skip_serializing_if = "is_default_ramp")]
@@ -117,6 +130,10 @@ fn is_true(b: &bool) -> bool {
 
 fn is_zero(x: &f64) -> bool {
     *x == 0.0
+}
+
+fn is_zero_usize(x: &usize) -> bool {
+    *x == 0
 }
 
 const DEFAULT_RAMP: usize = 5;
@@ -169,6 +186,7 @@ impl Default for StanConfig {
             window_noise: 0.0,
             sampled_windows: 0.0,
             sampled_windows_ramp: DEFAULT_RAMP,
+            rollout_select: 0,
             epochs: 50,
             batch_size: 512,
             grad_shards: 2,

@@ -84,6 +84,9 @@ pub struct Stan {
     state: TrainState,
     opt: AdamW,
     best: Option<BTreeMap<String, Tensor>>,
+    /// `(validation loss, epoch, weights)` of the `rollout_select` best epochs of this `fit`
+    /// call, best first (empty when the option is off).
+    candidates: Vec<(f64, usize, BTreeMap<String, Tensor>)>,
     checkpoint_dir: Option<PathBuf>,
 }
 
@@ -109,6 +112,7 @@ impl Stan {
             state: TrainState::default(),
             opt: AdamW::default(),
             best: None,
+            candidates: Vec::new(),
             checkpoint_dir: None,
         })
     }
@@ -223,6 +227,24 @@ impl Stan {
         Ok((loss, grads))
     }
 
+    /// The candidate epochs of roll-out selection ([`StanConfig::rollout_select`]) kept by the
+    /// last `fit` call: `(epoch, validation loss)`, lowest loss first. Candidates live in memory
+    /// only: a resumed `fit` knows those of its own epochs.
+    pub fn candidates(&self) -> Vec<(usize, f64)> {
+        self.candidates.iter().map(|c| (c.1, c.0)).collect()
+    }
+
+    /// Load the weights of candidate `i` (an index into [`Stan::candidates`]).
+    pub fn use_candidate(&mut self, i: usize) -> Result<()> {
+        let Some((_, _, w)) = self.candidates.get(i) else {
+            return Err(Error::Invalid(format!(
+                "no roll-out candidate {i} ({} kept)",
+                self.candidates.len()
+            )));
+        };
+        self.net.params.restore(w)
+    }
+
     /// When set, `fit` saves a resumable checkpoint to `dir` after every epoch.
     pub fn set_checkpoint_dir(&mut self, dir: Option<PathBuf>) {
         self.checkpoint_dir = dir;
@@ -274,6 +296,7 @@ impl Stan {
         if self.state.step == 0 {
             self.net.init_heads_from_data(&tr_seq)?;
         }
+        self.candidates.clear();
         let mut order: Vec<u32> = (0..n as u32).collect();
         let (mut iw, mut ic) = (Vec::new(), Vec::new());
         let (mut opt_secs, mut rows_done, mut epochs_run) = (0f64, 0usize, 0usize);
@@ -348,6 +371,14 @@ impl Stan {
                 let v = va.nll_sums(&self.net, EVAL_BATCH)?.iter().sum::<f64>() / va.n_rows as f64;
                 self.state.val_loss.push(v);
                 msg.push_str(&format!(" val {v:.4}"));
+                if self.cfg.rollout_select > 0 {
+                    let at = self.candidates.partition_point(|c| c.0 <= v);
+                    if at < self.cfg.rollout_select {
+                        let w = self.net.params.snapshot()?;
+                        self.candidates.insert(at, (v, epoch, w));
+                        self.candidates.truncate(self.cfg.rollout_select);
+                    }
+                }
                 if self.state.best_val.is_none_or(|b| v < b) {
                     self.state.best_val = Some(v);
                     self.state.best_epoch = Some(epoch);

@@ -1486,3 +1486,41 @@ fn grad_shards_sum_to_the_batch_gradient() {
     assert_eq!(la.to_bits(), lb.to_bits());
     assert_eq!(ga, gb);
 }
+
+/// Roll-out selection keeps the `rollout_select` epochs with the lowest validation loss, best
+/// first; candidate 0 holds the weights `fit` kept, the others other weights; off keeps none.
+#[test]
+fn rollout_candidates_are_the_best_validation_epochs() {
+    let data = mixed_rows(&[60, 50, 40, 30], 4);
+    let cfg = StanConfig {
+        epochs: 4,
+        batch_size: 32,
+        val_fraction: 0.25,
+        patience: 0,
+        rollout_select: 2,
+        ..small_cfg()
+    };
+    let mut a = Stan::new(&mixed_schema(), &cfg, 11).unwrap();
+    let rep = a.fit(&data, false).unwrap();
+    let c = a.candidates();
+    assert_eq!(c.len(), 2);
+    let mut by_loss: Vec<(usize, f64)> = rep.val_loss.iter().copied().enumerate().collect();
+    by_loss.sort_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
+    assert_eq!(c, by_loss[..2].to_vec());
+    assert_eq!(Some(c[0].0), rep.best_epoch);
+    let (kept, _) = a.generate(&Unconditioned, 4, 15, 3).unwrap();
+    a.use_candidate(1).unwrap();
+    let (other, _) = a.generate(&Unconditioned, 4, 15, 3).unwrap();
+    assert_ne!(kept, other);
+    a.use_candidate(0).unwrap();
+    assert_eq!(a.generate(&Unconditioned, 4, 15, 3).unwrap().0, kept);
+    assert!(a.use_candidate(2).is_err());
+    let off = StanConfig {
+        rollout_select: 0,
+        ..cfg
+    };
+    let mut b = Stan::new(&mixed_schema(), &off, 11).unwrap();
+    b.fit(&data, false).unwrap();
+    assert!(b.candidates().is_empty());
+    assert_eq!(b.generate(&Unconditioned, 4, 15, 3).unwrap().0, kept);
+}
