@@ -27,6 +27,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{DType, Tensor, backprop::GradStore};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use config::{StanConfig, ValSplit, resolve_device};
@@ -186,7 +187,6 @@ impl Stan {
         };
         let parts: Vec<Result<(f64, GradStore)>> = if bounds.len() > 1 && self.net.device().is_cpu()
         {
-            use rayon::prelude::*;
             bounds.par_iter().map(one).collect()
         } else {
             bounds.iter().map(one).collect()
@@ -199,7 +199,6 @@ impl Stan {
         for p in parts {
             let (l, g) = p?;
             loss += l;
-            use rayon::prelude::*;
             let vars: Vec<&Tensor> = self
                 .net
                 .params
