@@ -200,18 +200,10 @@ fn train_and_predict(
 ) -> Result<Preds> {
     let pm = ProtocolModel::fit(&train.proto_x, &train.proto_y, &cfg.protocol, mix(seed, 1))?;
     let bm = BytesModel::fit(&train.bytes_x, &train.bytes_y, &cfg.bytes, mix(seed, 2))?;
-    // One call for the clean and the attacked test flows: most rows occur in both, and the
-    // predictor evaluates each distinct row once.
-    let both: Vec<f64> = clean
-        .proto_x
-        .iter()
-        .chain(&attacked.proto_x)
-        .copied()
-        .collect();
-    let p_both = pm.predict_proba(&both)?;
-    let (pc, pa) = p_both.split_at(clean.len() * N_CLASSES);
+    let pc = pm.predict_proba(&clean.proto_x)?;
     let class = pc.chunks(N_CLASSES).map(protocol::argmax).collect();
     let log_bytes = bm.predict(&clean.bytes_x)?;
+    let pa = pm.predict_proba(&attacked.proto_x)?;
     let s_proto = pa
         .chunks(N_CLASSES)
         .zip(&attacked.proto_y)
@@ -478,23 +470,27 @@ fn subject_stats(
     let (items, labels) = subject_items(attacked, attack);
     let n = labels.len();
     // Per source and detector: the per-seed (AUC, AP) on every item and the ranked scores.
+    // The point values are the replicate formula with every item once, which equals
+    // `stats::roc_auc` / `stats::average_precision` bit for bit (tested), without sorting again.
+    let ones = vec![1u32; n];
+    let (p_all, n_all) = class_totals(&labels, &ones);
     let fitted: Vec<[Option<Fitted>; 2]> = preds
         .iter()
         .map(|p| {
             std::array::from_fn(|d| {
-                let scores: Vec<Vec<f64>> = p
+                let ranked: Vec<Ranked> = p
                     .iter()
-                    .map(|q| items.iter().map(|&i| q.score[d][i]).collect())
+                    .map(|q| {
+                        let scores: Vec<f64> = items.iter().map(|&i| q.score[d][i]).collect();
+                        Ranked::new(&scores, &labels)
+                    })
                     .collect();
-                let auc: Vec<f64> = scores
+                let (auc, ap): (Vec<f64>, Vec<f64>) = ranked
                     .iter()
-                    .map(|s| stats::roc_auc(s, &labels))
-                    .collect::<Option<_>>()?;
-                let ap: Vec<f64> = scores
-                    .iter()
-                    .map(|s| stats::average_precision(s, &labels))
-                    .collect::<Option<_>>()?;
-                let ranked = scores.iter().map(|s| Ranked::new(s, &labels)).collect();
+                    .map(|r| r.auc_ap(&ones, p_all, n_all))
+                    .collect::<Option<Vec<_>>>()?
+                    .into_iter()
+                    .unzip();
                 Some((auc, ap, ranked))
             })
         })
@@ -537,9 +533,8 @@ fn subject_stats(
         .map(|(f, b)| {
             let mut b = b.into_iter();
             f.map(|fd| {
-                let (auc_reps, ap_reps) = b.next().unwrap_or_default();
+                let (mut auc_reps, mut ap_reps) = b.next().unwrap_or_default();
                 let (auc, ap, _) = fd?;
-                let (mut auc_reps, mut ap_reps) = (auc_reps, ap_reps);
                 Some([
                     (
                         stats::mean(&auc),

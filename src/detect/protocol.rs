@@ -16,7 +16,6 @@ use smartcore::ensemble::random_forest_regressor::{
     RandomForestRegressor, RandomForestRegressorParameters,
 };
 use smartcore::linalg::basic::matrix::DenseMatrix;
-use std::collections::HashMap;
 
 /// Settings of the protocol predictor.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -129,28 +128,12 @@ impl ProtocolModel {
         if n == 0 {
             return Ok(p);
         }
-        // A tree walk depends on the row alone, so identical rows (common: repeated flows of
-        // the same kind, and the clean and attacked copies of the test traffic predicted in one
-        // call) are predicted once.
-        let mut first: HashMap<&[u64], usize> = HashMap::new();
-        let bits: Vec<u64> = x.iter().map(|v| v.to_bits()).collect();
-        let mut unique = Vec::new();
-        let slot: Vec<usize> = bits
-            .chunks(PROTO_DIM)
-            .enumerate()
-            .map(|(i, row)| {
-                *first.entry(row).or_insert_with(|| {
-                    unique.extend_from_slice(&x[i * PROTO_DIM..(i + 1) * PROTO_DIM]);
-                    unique.len() / PROTO_DIM - 1
-                })
-            })
-            .collect();
-        let xm = matrix(&unique)?;
+        let xm = matrix(x)?;
         for (k, f) in self.forests.iter().enumerate() {
             if let Some(f) = f {
                 let v = f.predict(&xm).map_err(sm_err)?;
-                for (i, &u) in slot.iter().enumerate() {
-                    p[i * N_CLASSES + k] = v[u].clamp(0.0, 1.0);
+                for (i, pi) in v.iter().enumerate() {
+                    p[i * N_CLASSES + k] = pi.clamp(0.0, 1.0);
                 }
             }
         }

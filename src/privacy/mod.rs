@@ -102,7 +102,7 @@ pub struct PrivacyConfig {
     /// look up (seeded subsample; all synthetic flows when there are fewer). Default 20 000.
     /// Why not `diag_rows`: the lookups cost time in proportion to S', and much more for
     /// traffic far from the real flows (on the quickstart, 100k rows of `independent` took
-    /// 10.5 s of exact k-d tree search against 0.5 s for `holdout`), while 20k rows already
+    /// 10.5 s of exact k-d tree search against 1.3 s for `copy`), while 20k rows already
     /// put the DCR share's bootstrap CI within about ±0.007; the identifier-replay shares
     /// always use every synthetic flow.
     pub diag_synthetic: usize,
