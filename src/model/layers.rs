@@ -114,14 +114,24 @@ pub(crate) fn sub_rng(seed: u64, purpose: u64) -> StdRng {
 /// `b`: [Cout]. Returns [B, W, Cout]. Written as shift + concat + one 2-D matmul because candle's
 /// conv1d has wrong weight gradients for batch > 1 on CPU.
 pub(crate) fn conv1d_cl(x: &Tensor, w: &Tensor, b: &Tensor, ks: usize) -> Result<Tensor> {
+    let (bs, l, _) = x.dims3()?;
+    let u = match super::shift::shift_concat_cpu(x, ks) {
+        Some(u) => u?,
+        None => shift_concat_composed(x, ks)?,
+    };
+    Ok(u.matmul(w)?.broadcast_add(b)?.reshape((bs, l, ()))?)
+}
+
+/// The shift-and-concatenate of [`conv1d_cl`] from candle operations: `x` [B, L, C] ->
+/// [B * L, ks * C] (used on other devices than the CPU, and as the reference in tests).
+pub(crate) fn shift_concat_composed(x: &Tensor, ks: usize) -> Result<Tensor> {
     let (bs, l, c) = x.dims3()?;
     let pad = ks / 2;
     let xp = x.pad_with_zeros(1, pad, ks - 1 - pad)?;
     let cols: Vec<Tensor> = (0..ks)
         .map(|k| xp.narrow(1, k, l))
         .collect::<candle_core::Result<_>>()?;
-    let u = Tensor::cat(&cols, 2)?.reshape((bs * l, ks * c))?;
-    Ok(u.matmul(w)?.broadcast_add(b)?.reshape((bs, l, ()))?)
+    Ok(Tensor::cat(&cols, 2)?.reshape((bs * l, ks * c))?)
 }
 
 /// y = x · (w ⊙ mask) + b for a 2-D contiguous `x` [B, in], `w`/`mask` [in, out].

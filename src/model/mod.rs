@@ -19,6 +19,7 @@ mod layers;
 mod mdn;
 mod mdn_cpu;
 mod net;
+mod shift;
 mod train;
 mod xent;
 
