@@ -28,6 +28,9 @@ struct HeadWeights {
     bo: Tensor,
     /// The same weights on the host, for f32 models on the CPU.
     host: Option<HostHead>,
+    /// Direct connections (`StanConfig::direct_continuous`): the schema indices of the earlier
+    /// continuous attributes the head reads and their weights [inputs, width] on the host.
+    direct: Option<(Vec<usize>, Vec<f32>)>,
 }
 
 /// One head's weights as host f32 slices (row-major; `layers` as (weight [e, e], bias [e])):
@@ -201,6 +204,12 @@ impl GenWeights {
                 .collect::<Result<_>>()?;
             let wo = p.get(&format!("head.{}.w", h.attr))?.detach();
             let bo = p.get(&format!("head.{}.b", h.attr))?.detach();
+            let direct = if l.direct[pos].is_empty() {
+                None
+            } else {
+                let d = p.get(&format!("direct.{}.w", h.attr))?.detach();
+                Some((l.direct[pos].clone(), host(d)?))
+            };
             let host = if on_host {
                 Some(HostHead {
                     layers: layers
@@ -219,6 +228,7 @@ impl GenWeights {
                 wo,
                 bo,
                 host,
+                direct,
             });
         }
         let w0_ctx = w0.narrow(0, 0, l.ctx_dim)?.contiguous()?;
@@ -377,6 +387,29 @@ impl GenWeights {
         Ok(raw.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
     }
 
+    /// Add the direct connections of the head at `pos` to its raw outputs `raw` [n, width]
+    /// (from [`GenWeights::head`]), reading each row's earlier continuous values from `rows`
+    /// (one schema-indexed row per output row). Nothing without direct connections.
+    pub(super) fn add_direct<'a>(
+        &self,
+        pos: usize,
+        rows: impl Iterator<Item = &'a [f32]>,
+        raw: &mut [f32],
+    ) {
+        let Some((inputs, d)) = &self.heads[pos].direct else {
+            return;
+        };
+        let width = d.len() / inputs.len();
+        for (out, row) in raw.chunks_exact_mut(width).zip(rows) {
+            for (j, &a) in inputs.iter().enumerate() {
+                let v = row[a];
+                for (o, &w) in out.iter_mut().zip(&d[j * width..(j + 1) * width]) {
+                    *o += v * w;
+                }
+            }
+        }
+    }
+
     /// Add attribute `attr` with value `v` to a first-layer pre-activation `acc` [H]. A
     /// discrete value must be a class index below the cardinality.
     pub(super) fn add(&self, attr: usize, v: f32, acc: &mut [f32]) -> Result<()> {
@@ -462,7 +495,8 @@ fn sample_step<S: Send>(
     let mut cur = Vec::new();
     for pos in 0..gw.heads.len() {
         let acc = slots.iter().map(|s| s.acc.as_slice());
-        let raw = gw.head(pos, acc, n, &mut cur, one_thread)?;
+        let mut raw = gw.head(pos, acc, n, &mut cur, one_thread)?;
+        gw.add_direct(pos, slots.iter().map(|s| s.row.as_slice()), &mut raw);
         let (width, attr) = (l.heads[pos].width, l.heads[pos].attr);
         let draw = |(s, r): (&mut Slot<S>, &[f32])| {
             s.sample(l, pos, r, max_redraws, bin_h);

@@ -203,11 +203,29 @@ fn mixed_batch(net: &Net, rows: &[u32]) -> (Sequences, Table, Tensor, Tensor) {
 /// windows included.
 #[test]
 fn generation_heads_match_forward() {
+    check_generation_heads_match_forward(small_cfg());
+    // With direct connections (the bytes head reads the gap directly).
+    let cfg = StanConfig {
+        direct_continuous: true,
+        ..small_cfg()
+    };
+    check_generation_heads_match_forward(cfg);
+}
+
+fn check_generation_heads_match_forward(cfg: StanConfig) {
     use super::generate::GenWeights;
     use super::net::HostFeatures;
-    let net = Net::new(&mixed_schema(), &small_cfg(), 5, &dev(), DType::F32).unwrap();
+    let net = Net::new(&mixed_schema(), &cfg, 5, &dev(), DType::F32).unwrap();
+    assert_eq!(
+        net.layout.direct,
+        if cfg.direct_continuous {
+            vec![vec![], vec![], vec![1], vec![], vec![]]
+        } else {
+            vec![vec![]; 5]
+        }
+    );
     for (i, (name, v)) in net.params.vars.iter().enumerate() {
-        if name.starts_with("head.") || name.ends_with(".b") {
+        if name.starts_with("head.") || name.starts_with("direct.") || name.ends_with(".b") {
             let r = rand_var(v.dims(), 60 + i as u64, 0.3).as_detached_tensor();
             v.set(&r.to_dtype(DType::F32).unwrap()).unwrap();
         }
@@ -261,7 +279,7 @@ fn generation_heads_match_forward() {
     }
     let mut buf = Vec::new();
     for (pos, head) in net.layout.heads.iter().enumerate() {
-        let got = gw
+        let mut got = gw
             .head(
                 pos,
                 acc.iter().map(Vec::as_slice),
@@ -270,6 +288,7 @@ fn generation_heads_match_forward() {
                 false,
             )
             .unwrap();
+        gw.add_direct(pos, (0..rows.len()).map(current), &mut got);
         for (b, want) in want[pos].iter().enumerate() {
             for (g, w) in got[b * head.width..(b + 1) * head.width].iter().zip(want) {
                 assert!(
@@ -308,12 +327,19 @@ fn generation_heads_match_forward() {
 /// row's attribute at order position p changes exactly the heads at positions > p.
 #[test]
 fn masked_block_is_autoregressive() {
-    let cfg = small_cfg();
+    check_masked_block_is_autoregressive(small_cfg());
+    check_masked_block_is_autoregressive(StanConfig {
+        direct_continuous: true,
+        ..small_cfg()
+    });
+}
+
+fn check_masked_block_is_autoregressive(cfg: StanConfig) {
     let net = Net::new(&mixed_schema(), &cfg, 5, &Device::Cpu, DType::F64).unwrap();
     // The output layer starts at zero; give it random weights so that every head depends on
     // every input it is allowed to see.
     for (i, (name, v)) in net.params.vars.iter().enumerate() {
-        if name.starts_with("head.") && name.ends_with(".w") {
+        if (name.starts_with("head.") || name.starts_with("direct.")) && name.ends_with(".w") {
             let r = rand_var(v.dims(), 30 + i as u64, 0.3).as_detached_tensor();
             v.set(&r.to_device(&Device::Cpu).unwrap()).unwrap();
         }
@@ -586,9 +612,15 @@ fn fused_mixture_cells_match_composed() {
 /// cells on `gap` (values 0..0.7 decode to 0..7 with scale 3), batch 9, f64.
 #[test]
 fn gradient_full_model() {
-    for (h, rounded) in [(0.0f32, false), (0.05, false), (0.05, true)] {
+    for (h, rounded, direct) in [
+        (0.0f32, false, false),
+        (0.05, false, false),
+        (0.05, true, false),
+        (0.05, true, true),
+    ] {
         let cfg = StanConfig {
             bin_half_width: h,
+            direct_continuous: direct,
             ..small_cfg()
         };
         let mut schema = mixed_schema();
@@ -637,7 +669,7 @@ fn gradient_full_model() {
         let e = gradcheck(&vars, &f);
         assert!(
             e < 1e-5,
-            "full model (h={h}, rounded {rounded}) rel error {e}"
+            "full model (h={h}, rounded {rounded}, direct {direct}) rel error {e}"
         );
     }
 }
