@@ -359,21 +359,10 @@ impl RowData {
 
 /// The shift-and-concatenate of `conv1d_cl` on host data: `x` holds `n` windows of `k` rows
 /// of `c` channels; row t of window b in the result is the concatenation of input rows
-/// t - ks/2 .. t - ks/2 + ks - 1 (zeros outside the window), [n * k, ks * c].
+/// t - ks/2 .. t - ks/2 + ks - 1 (zeros outside the window), [n * k, ks * c]. The same gather
+/// as the training op's forward, so generation's context sees the same values.
 pub(crate) fn shift_concat(x: &[f32], n: usize, k: usize, c: usize, ks: usize) -> Vec<f32> {
-    let pad = ks / 2;
-    let mut u = vec![0f32; n * k * ks * c];
-    for (b, win) in x.chunks_exact(k * c).enumerate() {
-        for t in 0..k {
-            for j in 0..ks {
-                if let Some(src) = (t + j).checked_sub(pad).filter(|&r| r < k) {
-                    let dst = ((b * k + t) * ks + j) * c;
-                    u[dst..dst + c].copy_from_slice(&win[src * c..(src + 1) * c]);
-                }
-            }
-        }
-    }
-    u
+    super::shift::gather(x, n, k, c, ks)
 }
 
 /// [`Net::features`] computed on the host, one row at a time, for generation: a roll-out

@@ -13,7 +13,13 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, bail};
 
 /// Forward: gather taps into the product's rows.
-fn gather<T: Copy + Default>(x: &[T], b: usize, l: usize, c: usize, ks: usize) -> Vec<T> {
+pub(crate) fn gather<T: Copy + Default>(
+    x: &[T],
+    b: usize,
+    l: usize,
+    c: usize,
+    ks: usize,
+) -> Vec<T> {
     let pad = ks / 2;
     let mut u = vec![T::default(); b * l * ks * c];
     for (bi, win) in x.chunks_exact(l * c).enumerate() {
