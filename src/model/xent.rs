@@ -118,9 +118,11 @@ enum Saved {
 
 /// (logits [B, C], targets [B] u32) -> ln softmax(logits)[b, targets[b]], shape [B].
 ///
-/// With `save` (the logits need a gradient) the forward keeps its exponentials, and the
-/// backward only scales them: the forward and backward used to compute every logit's `exp`
-/// each, 7 % of a CPU training step in libm. Same bits either way (tested).
+/// With `save` (the logits are tracked, so a backward pass may follow) the forward keeps its
+/// exponentials, and the backward only scales them: the forward and backward used to compute
+/// every logit's `exp` each, 7 % of a CPU training step in libm. Same bits either way
+/// (tested). Validation passes also run on tracked parameters and keep a copy they never use
+/// (one [B, C] buffer per head, dropped with the batch's graph).
 struct ClassLogProb {
     save: bool,
     saved: Mutex<Option<Saved>>,
