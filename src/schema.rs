@@ -209,6 +209,11 @@ pub trait Conditioner: Sync {
     fn init(&self, host: usize) -> Self::State;
     /// Write the `given` attributes of the next row; return false when this host is finished.
     fn prepare(&self, state: &Self::State, row: &mut [f32]) -> bool;
+    /// Adjust attribute `attr` of `row` right after it is sampled, before the row's later
+    /// attributes are drawn given it (default: keep it as sampled). Samplers that draw a whole
+    /// row at once call it for every attribute in column order after the row. The host clock
+    /// uses it to dilate gaps ([`crate::encode::rate`]).
+    fn adjust(&self, _state: &Self::State, _attr: usize, _row: &mut [f32]) {}
     /// Update the state from the fully sampled row.
     fn advance(&self, state: &mut Self::State, row: &[f32]);
 }

@@ -47,6 +47,9 @@ pub fn roll_out<C: Conditioner>(
                 let n = rows.len();
                 let prev = (n >= n_attrs).then(|| &rows[n - n_attrs..]);
                 sampler.sample_row(prev, &mut row, &mut rng);
+                for a in 0..n_attrs {
+                    cond.adjust(&state, a, &mut row);
+                }
                 cond.advance(&mut state, &row);
                 rows.extend_from_slice(&row);
             }

@@ -35,6 +35,8 @@ use crate::schema::{Attribute, Conditioner, Rounding, Schema, Sequences};
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
+pub mod rate;
+
 /// Number of STAN port categories: 1024 exact well-known ports + 646 bins of 100.
 pub const PORT_CLASSES: usize = 1670;
 
@@ -419,6 +421,9 @@ pub struct Clock<'a> {
     /// Activity class of each generated host (synthetic host i gets the class of training
     /// host i); empty when the encoder does not model activity.
     pub activity: Vec<u32>,
+    /// Time dilation of the sampled gaps (rate calibration, [`rate`]); `None` keeps the
+    /// model's gaps as sampled.
+    pub dilation: Option<rate::Dilation>,
 }
 
 impl<'a> Clock<'a> {
@@ -444,29 +449,45 @@ impl<'a> Clock<'a> {
             start: window.0,
             end: window.1,
             activity,
+            dilation: None,
         }
     }
 }
 
 impl Conditioner for Clock<'_> {
-    /// (host clock, activity class)
-    type State = (i64, u32);
-    fn init(&self, host: usize) -> (i64, u32) {
+    /// (host clock, activity class, host index)
+    type State = (i64, u32, usize);
+    fn init(&self, host: usize) -> (i64, u32, usize) {
         // Roll-outs ask for at most one host per training host (`for_hosts`).
         let class = match self.encoder.activity_col() {
             Some(_) => self.activity[host],
             None => 0,
         };
-        (self.start, class)
+        (self.start, class, host)
     }
-    fn prepare(&self, state: &(i64, u32), row: &mut [f32]) -> bool {
+    fn prepare(&self, state: &(i64, u32, usize), row: &mut [f32]) -> bool {
         row[col::HOUR] = (second_of_day(state.0) / 3600) as f32;
         if let Some(c) = self.encoder.activity_col() {
             row[c] = state.1 as f32;
         }
         state.0 < self.end
     }
-    fn advance(&self, state: &mut (i64, u32), row: &[f32]) {
+    /// With a dilation, the sampled gap (whole seconds) is multiplied by the host's and the
+    /// row's hour's factor and rounded to whole seconds; zero gaps (bursts) stay zero. The
+    /// row's later attributes are drawn given the dilated gap, as the window's are.
+    fn adjust(&self, state: &(i64, u32, usize), attr: usize, row: &mut [f32]) {
+        if attr != col::GAP {
+            return;
+        }
+        if let Some(d) = &self.dilation {
+            let f = d.factor(state.2, row[col::HOUR] as usize);
+            if f != 1.0 {
+                let gap = (self.encoder.decode_gap(row[col::GAP]) as f64 * f).round();
+                row[col::GAP] = self.encoder.rounding(0).encode(gap) as f32;
+            }
+        }
+    }
+    fn advance(&self, state: &mut (i64, u32, usize), row: &[f32]) {
         state.0 += self.encoder.decode_gap(row[col::GAP]);
     }
 }

@@ -1,5 +1,6 @@
 //! Configuration of the STAN generator (architecture, training, generation, device).
 
+use crate::encode::rate::RateCalibration;
 use serde::{Deserialize, Serialize};
 
 /// Every knob of the STAN model. Defaults follow the paper where it is explicit (window 5,
@@ -95,6 +96,20 @@ pub struct StanConfig {
     /// without it are unchanged.
     #[serde(skip_serializing_if = "is_false")]
     pub direct_continuous: bool,
+    /// Rate calibration of the roll-out (not in STAN): `off` (default), `hour`, `host` or
+    /// `host_hour`. After training (and roll-out selection), `stan run` fits a time dilation
+    /// of the sampled gaps, per host and/or per hour of day, on `calibrate_iters` roll-outs of
+    /// the member hosts (with the released roll-out's seed) so that they generate the
+    /// members' flow counts (per host: matched by rank) and/or pooled flows per hour of day,
+    /// then rolls out the released data under it. The gap shapes (and zero gaps) stay the
+    /// model's. Why and what it releases:
+    /// [`crate::encode::rate`]. Written into resolved specs only when on, so run ids of specs
+    /// without it are unchanged.
+    #[serde(skip_serializing_if = "RateCalibration::is_off")]
+    pub calibrate_rate: RateCalibration,
+    /// Roll-outs of the rate calibration's fixed-point fit (>= 1 when it is on).
+    #[serde(skip_serializing_if = "is_default_calibrate_iters")]
+    pub calibrate_iters: usize,
     /// Epochs over which the `sampled_windows` probability ramps up: epoch e >= 1 uses
     /// `sampled_windows * min(1, e / ramp)`; epoch 0 is always teacher-forced.
     #[serde(skip_serializing_if = "is_default_ramp")]
@@ -156,6 +171,12 @@ fn is_zero_usize(x: &usize) -> bool {
 
 const DEFAULT_RAMP: usize = 5;
 
+const DEFAULT_CALIBRATE_ITERS: usize = 8;
+
+fn is_default_calibrate_iters(x: &usize) -> bool {
+    *x == DEFAULT_CALIBRATE_ITERS
+}
+
 fn is_default_ramp(x: &usize) -> bool {
     *x == DEFAULT_RAMP
 }
@@ -206,6 +227,8 @@ impl Default for StanConfig {
             sampled_windows_ramp: DEFAULT_RAMP,
             rollout_select: 0,
             direct_continuous: false,
+            calibrate_rate: RateCalibration::Off,
+            calibrate_iters: DEFAULT_CALIBRATE_ITERS,
             epochs: 50,
             batch_size: 512,
             grad_shards: 2,
@@ -261,6 +284,9 @@ impl StanConfig {
         }
         if self.sampled_windows_ramp == 0 {
             return bad("sampled_windows_ramp", "must be >= 1 epoch");
+        }
+        if !self.calibrate_rate.is_off() && self.calibrate_iters == 0 {
+            return bad("calibrate_iters", "must be >= 1 when calibrate_rate is on");
         }
         if self.batch_size == 0 {
             return bad("batch_size", "must be >= 1");

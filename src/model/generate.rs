@@ -471,10 +471,11 @@ pub(super) fn part_len(n: usize, parts: usize) -> Option<usize> {
 /// given attributes, then every head in order, each sampled into the slot's row from its own
 /// RNG. `one_thread`: everything on the calling thread (a part of a split batch); otherwise
 /// the products may use the pool and the draws run in parallel.
-fn sample_step<S: Send>(
+fn sample_step<C: Conditioner>(
     gw: &GenWeights,
     net: &Net,
-    slots: &mut [Slot<S>],
+    cond: &C,
+    slots: &mut [Slot<C::State>],
     (max_redraws, bin_h): (usize, f32),
     one_thread: bool,
 ) -> Result<()> {
@@ -498,8 +499,9 @@ fn sample_step<S: Send>(
         let mut raw = gw.head(pos, acc, n, &mut cur, one_thread)?;
         gw.add_direct(pos, slots.iter().map(|s| s.row.as_slice()), &mut raw);
         let (width, attr) = (l.heads[pos].width, l.heads[pos].attr);
-        let draw = |(s, r): (&mut Slot<S>, &[f32])| {
+        let draw = |(s, r): (&mut Slot<C::State>, &[f32])| {
             s.sample(l, pos, r, max_redraws, bin_h);
+            cond.adjust(&s.state, attr, &mut s.row);
             gw.add(attr, s.row[attr], &mut s.acc)
         };
         if one_thread {
@@ -643,7 +645,7 @@ impl Stan {
                     s.row[a] = seq.row(r)[a];
                 }
             }
-            sample_step(&gw, net, slots, limits, false)?;
+            sample_step(&gw, net, &Unconditioned, slots, limits, false)?;
             for s in slots.iter() {
                 out.extend_from_slice(&s.row);
             }
@@ -710,7 +712,7 @@ impl Stan {
                 break;
             }
             let step = |slots: &mut [Slot<C::State>], one_thread: bool| {
-                sample_step(&gw, net, slots, (max_redraws, bin_h), one_thread)
+                sample_step(&gw, net, cond, slots, (max_redraws, bin_h), one_thread)
             };
             // On the host path, split the hosts into one part per thread, each sampled on its
             // own thread: one hand-off per step instead of one per product and per head (~50),

@@ -12,6 +12,7 @@ mod revision;
 
 use crate::baselines::{self, BayesChain, Marginals, RowSampler};
 use crate::data::hosts::HostTraffic;
+use crate::encode::rate::{self, RateCounts};
 use crate::encode::{Clock, Encoder, pseudonym};
 use crate::error::{Error, Result};
 use crate::fidelity;
@@ -320,11 +321,30 @@ impl FitJob<'_> {
             GeneratorName::Stan => {
                 let mut spec = self.spec.clone();
                 spec.stan.epochs = self.stan_epochs;
+                let (mode, iters) = (spec.stan.calibrate_rate, spec.stan.calibrate_iters);
+                let calibrate = |model: &Stan| -> Result<(Clock, serde_json::Value)> {
+                    let target = RateCounts::targets(train, self.train_window, self.window);
+                    let cal = rate::fit(mode, iters, &target, |d| {
+                        let mut c = clock.clone();
+                        c.dilation = Some(d.clone());
+                        let (seq, _) =
+                            model.generate(&c, n_hosts, MAX_ROWS_PER_HOST, seed ^ RELEASE_SEED)?;
+                        Ok(RateCounts::of_rollout(&seq, encoder, start))
+                    })?;
+                    tracing::info!(
+                        steps = ?cal.steps.iter().map(|s| s.total_ratio).collect::<Vec<_>>(),
+                        "stan rate calibrated"
+                    );
+                    let mut c = clock.clone();
+                    c.dilation = Some(cal.dilation.clone());
+                    Ok((c, serde_json::json!(cal)))
+                };
                 let (seq, details) = train_and_sample_stan(
                     &spec,
                     &schema,
                     train_seq,
                     &clock,
+                    (!mode.is_off()).then_some(&calibrate as _),
                     n_hosts,
                     MAX_ROWS_PER_HOST,
                     seed,
@@ -337,14 +357,23 @@ impl FitJob<'_> {
     }
 }
 
+/// Mixed into a generator's seed for its released roll-out (also the rate calibration's).
+const RELEASE_SEED: u64 = 0x5A3D;
+
+/// Fits the rate calibration of a trained model: the calibrated conditioner and what the
+/// manifest records.
+type Calibrate<'a, C> = &'a dyn Fn(&Stan) -> Result<(C, serde_json::Value)>;
+
 /// Train STAN on `train_seq`, checkpoint it into `ckpt`, and roll out `n_hosts` hosts under
-/// `cond`. Returns the encoded samples and the details recorded in the manifest.
+/// `cond`, or under the conditioner `calibrate` fits (`stan.calibrate_rate`). Returns the
+/// encoded samples and the details recorded in the manifest.
 #[allow(clippy::too_many_arguments)]
 fn train_and_sample_stan<C: Conditioner>(
     spec: &Spec,
     schema: &crate::schema::Schema,
     train_seq: &Sequences,
     cond: &C,
+    calibrate: Option<Calibrate<'_, C>>,
     n_hosts: usize,
     max_rows: usize,
     seed: u64,
@@ -362,7 +391,11 @@ fn train_and_sample_stan<C: Conditioner>(
     if let Some(ckpt) = ckpt {
         model.save(ckpt)?;
     }
-    let (seq, stats) = model.generate(cond, n_hosts, max_rows, seed ^ 0x5A3D)?;
+    let calibrated = calibrate.map(|f| f(&model)).transpose()?;
+    let (seq, stats) = match &calibrated {
+        Some((c, _)) => model.generate(c, n_hosts, max_rows, seed ^ RELEASE_SEED)?,
+        None => model.generate(cond, n_hosts, max_rows, seed ^ RELEASE_SEED)?,
+    };
     tracing::info!(
         rows = stats.rows,
         flows_per_sec = stats.flows_per_sec as u64,
@@ -375,6 +408,7 @@ fn train_and_sample_stan<C: Conditioner>(
         "train": report,
         "generate": stats,
         "rollout_select": selection,
+        "calibrate_rate": calibrated.map(|(_, v)| v),
         "checkpoint": ckpt.map(|c| c.display().to_string()),
     });
     Ok((seq, details))
@@ -449,6 +483,12 @@ fn run_ar1(
     manifest: &mut Manifest,
 ) -> Result<Vec<MetricRow>> {
     use crate::data::ar1;
+    if !spec.stan.calibrate_rate.is_off() {
+        return Err(Error::Spec {
+            key: "stan.calibrate_rate".into(),
+            reason: "must be off for the ar1 check data, which has no host clock".into(),
+        });
+    }
     let (n_hosts, n_rows) = (spec.data.ar1_hosts, spec.data.ar1_rows);
     let schema = ar1::schema();
     let train = ar1::simulate(n_hosts, n_rows, spec.seed);
@@ -498,6 +538,7 @@ fn run_ar1(
                             &schema,
                             &train,
                             &Unconditioned,
+                            None,
                             n_hosts,
                             n_rows,
                             seed,
