@@ -2,22 +2,15 @@
 //! different rates with `encoder.host_activity`, the synthetic host that takes the busy host's
 //! class generates more flows over the same day than the one that takes the quiet host's.
 
-use std::path::Path;
+mod common;
 
-use stan::data::flow::{parse_ipv4, parse_time};
-use stan::data::hosts::host_view;
-use stan::data::read_flows;
+use stan::data::flow::parse_time;
 use stan::encode::{Clock, Encoder, EncoderConfig, activity_class};
-use stan::model::{Stan, StanConfig};
+use stan::model::Stan;
 
 #[test]
 fn activity_class_sets_the_roll_out_rate() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-    let mut hosts = Vec::new();
-    for ip in ["42.219.145.151", "42.219.152.127"] {
-        let flows = read_flows(&data.join(format!("day_1_{ip}.csv"))).unwrap();
-        hosts.push(host_view(&flows, &[parse_ipv4(ip).unwrap()]).remove(0));
-    }
+    let hosts = common::two_real_hosts();
     let start = parse_time("2016-04-11 00:00:00").unwrap();
     let window = (start, start + 86_400);
     let (busy, quiet) = (hosts[0].flows.len(), hosts[1].flows.len());
@@ -32,13 +25,7 @@ fn activity_class_sets_the_roll_out_rate() {
     };
     let enc = Encoder::fit(&hosts, start, config).unwrap();
     let seq = enc.encode_hosts(&hosts, window).unwrap();
-    let cfg = StanConfig {
-        conv_channels: vec![16],
-        hidden: 64,
-        epochs: 6,
-        patience: 0,
-        ..StanConfig::default()
-    };
+    let cfg = common::small_stan(6);
     let mut model = Stan::new(&enc.schema(), &cfg, 3).unwrap();
     model.fit(&seq, false).unwrap();
     let clock = Clock::for_hosts(&enc, window, &hosts, window);

@@ -2,35 +2,22 @@
 //! real hosts of different rates is rolled out over the same six hours, and the fitted time dilation
 //! brings the roll-out's per-host and per-hour flow counts to the members' (by rank).
 
-use std::path::Path;
+mod common;
 
-use stan::data::flow::{parse_ipv4, parse_time};
-use stan::data::hosts::host_view;
-use stan::data::read_flows;
+use stan::data::flow::parse_time;
 use stan::encode::rate::{self, RateCalibration, RateCounts};
 use stan::encode::{Clock, Encoder, EncoderConfig};
-use stan::model::{Stan, StanConfig};
+use stan::model::Stan;
 
 #[test]
 fn calibration_brings_roll_out_counts_to_the_members() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-    let mut hosts = Vec::new();
-    for ip in ["42.219.145.151", "42.219.152.127"] {
-        let flows = read_flows(&data.join(format!("day_1_{ip}.csv"))).unwrap();
-        hosts.push(host_view(&flows, &[parse_ipv4(ip).unwrap()]).remove(0));
-    }
+    let hosts = common::two_real_hosts();
     let start = parse_time("2016-04-11 00:00:00").unwrap();
     let window = (start, start + 6 * 3600);
     let hosts: Vec<_> = hosts.iter().map(|h| h.window(window.0, window.1)).collect();
     let enc = Encoder::fit(&hosts, start, EncoderConfig::default()).unwrap();
     let seq = enc.encode_hosts(&hosts, window).unwrap();
-    let cfg = StanConfig {
-        conv_channels: vec![16],
-        hidden: 64,
-        epochs: 3,
-        patience: 0,
-        ..StanConfig::default()
-    };
+    let cfg = common::small_stan(3);
     let mut model = Stan::new(&enc.schema(), &cfg, 3).unwrap();
     model.fit(&seq, false).unwrap();
     let clock = Clock::for_hosts(&enc, window, &hosts, window);
