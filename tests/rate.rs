@@ -60,7 +60,7 @@ fn calibration_brings_roll_out_counts_to_the_members() {
     );
     // Chaos keeps it from converging exactly: a changed gap changes every later draw.
     assert!(
-        host_err(&after) < 0.2 && host_err(&after) < 0.5 * host_err(&before),
+        host_err(&after) < 0.1 && host_err(&after) < 0.5 * host_err(&before),
         "host counts {:?} -> {:?}, members {:?}",
         before.host,
         after.host,

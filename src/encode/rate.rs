@@ -77,9 +77,11 @@ const STEP: f64 = 0.4;
 
 /// Multiplicative factors on a roll-out's gaps: a row of host `h` whose clock is in hour of day
 /// `k` has its gap multiplied by `host[h] * hour[k]` (and rounded to whole seconds).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Dilation {
+    #[serde(rename = "host_factors")]
     pub host: Vec<f64>,
+    #[serde(rename = "hour_factors")]
     pub hour: [f64; 24],
 }
 
@@ -202,14 +204,13 @@ pub struct Calibration {
     /// Iteration `i` describes the roll-out under the factors of iteration `i` (the first:
     /// all factors 1, the model as trained); the returned factors come after the last update.
     pub steps: Vec<CalibrationStep>,
-    pub hour_factors: Vec<f64>,
-    pub host_factors: Vec<f64>,
+    /// The fitted factors (`host_factors`, `hour_factors` in the manifest).
+    #[serde(flatten)]
+    pub dilation: Dilation,
     /// Quantiles 0, 0.25, 0.5, 0.75, 1 of the host factors.
     pub host_factor_quantiles: [f64; 5],
     /// Factors that ended at a bound of [`FACTOR_BOUNDS`].
     pub at_bounds: usize,
-    #[serde(skip)]
-    pub dilation: Dilation,
 }
 
 /// Fit a dilation for `mode` in `iters` roll-outs: `rollout` rolls the hosts out under the given
@@ -293,8 +294,6 @@ pub fn fit(
     Ok(Calibration {
         mode,
         steps,
-        hour_factors: d.hour.to_vec(),
-        host_factors: d.host.clone(),
         host_factor_quantiles: [q(0.0), q(0.25), q(0.5), q(0.75), q(1.0)],
         at_bounds: d.host.iter().filter(|x| at_bound(x)).count()
             + d.hour.iter().filter(|x| at_bound(x)).count(),
@@ -442,6 +441,14 @@ mod tests {
         }
         assert!((got.hour[0] / got.hour[1] - 1.0).abs() < 0.02, "{got:?}");
         assert_eq!(cal.steps.len(), 12);
+        // The manifest names the factors as before the dilation was flattened into it.
+        let v = serde_json::to_value(&cal).unwrap();
+        assert_eq!(v["host_factors"].as_array().map(Vec::len), Some(3));
+        assert_eq!(v["hour_factors"].as_array().map(Vec::len), Some(24));
+        assert_eq!(
+            v["hour_factors"][1],
+            serde_json::json!(cal.dilation.hour[1])
+        );
         assert!(cal.steps[0].host_mean_abs_log_ratio > 0.3);
         assert!(cal.steps[11].host_mean_abs_log_ratio < 0.02);
         // `hour` alone matches the hours' counts, total included, with host factors 1.
