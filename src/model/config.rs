@@ -44,58 +44,6 @@ pub struct StanConfig {
     /// set it are unchanged.
     #[serde(skip_serializing_if = "is_true")]
     pub rounding_cells: bool,
-    /// Standard deviation of Gaussian noise added, during training only, to the continuous
-    /// attributes of the *window* rows (encoded units: `ln(1 + x) / scale`, so 0.02 is 2 % of
-    /// the training range), never to the row being predicted or to validation. Default 0 = off
-    /// (STAN). Why: the model is trained on real windows but rolled out on its own output, and
-    /// its rate drifts along the roll-out (each shorter gap makes the window look busier);
-    /// noisy windows teach it not to follow small deviations of its history exactly. Measured
-    /// on the quickstart (3 seeds, `experiments/ablations/noise.toml`): 0.02 and 0.05 drift no
-    /// less and fit the marginals slightly worse, so it stays off. Written into resolved specs
-    /// only when non-zero, so run ids of specs without it are unchanged.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub window_noise: f64,
-    /// Scheduled sampling: during training, each *window* row (never the row being predicted,
-    /// never validation) is replaced with this probability by the model's own one-step sample
-    /// of that row: a row drawn, as a roll-out draws it, from the current weights given that
-    /// row's real window and given attributes. The samples are redrawn at the start of every
-    /// epoch after the first; the probability ramps up linearly over `sampled_windows_ramp`
-    /// epochs. Default 0 = off (STAN). Why: the model is trained on real windows but rolled out
-    /// on its own output (exposure bias), and its rate drifts along a roll-out; windows that
-    /// hold its own kind of errors teach it to predict the real next row from them. Measured on
-    /// the quickstart (3 seeds, `experiments/ablations/sampled.toml`): 0.2 and 0.5 cut rule
-    /// violations but worsen every marginal mean and do not stop the drift, so it stays off;
-    /// sampling costs ~10 % of training throughput. Written into resolved specs only when
-    /// non-zero, so run ids of specs without it are unchanged.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub sampled_windows: f64,
-    /// Roll-out selection of the kept weights: the `rollout_select` epochs with the lowest
-    /// validation loss are kept as candidates, and `stan run` keeps the one whose roll-out of
-    /// the member hosts over the training window generates the number of flows closest to the
-    /// members' real count (smallest `|ln(generated / real)|`; a roll-out with a seed of its
-    /// own, not the released one). Default 0 = off: the best validation loss decides (STAN).
-    /// Why: a roll-out's flow rate drifts, and by how much changes chaotically from one set of
-    /// weights to the next (the same training with another floating-point summation order
-    /// moved the quickstart's roll-outs from 1.25x / 1.04x / 1.05x to 1.17x / 1.65x / 1.52x the
-    /// members' flows), while the validation loss, a one-step teacher-forced measure, does not
-    /// see it. Costs one roll-out per candidate. Written into resolved specs only when
-    /// non-zero, so run ids of specs without it are unchanged.
-    #[serde(skip_serializing_if = "is_zero_usize")]
-    pub rollout_select: usize,
-    /// MADE direct connections for the continuous heads: each continuous head also reads the
-    /// current row's continuous attributes sampled before it, through a weight matrix of its
-    /// own (zero at the start), added to its output layer. Default false (STAN). Why: a head
-    /// sees the row's earlier attributes only through the hidden units of its degree, about
-    /// `hidden / 2 / (attributes - 1)` of them (4-5 with the defaults), so the bytes -> packets
-    /// dependency had a bottleneck of a few ReLU units: the quickstart's STAN generated
-    /// bytes-per-packet outside [20, 1500] for 17 % of its flows (real: none; from 2^-14 to
-    /// 2^34 bytes per packet). Measured on the quickstart (3 seeds,
-    /// `experiments/ablations/direct.toml`): TCP bytes-per-packet distance 225k -> 3.7k bytes,
-    /// bound violations 17 % -> 13 %, but the roll-out rate moves and every marginal mean gets
-    /// worse, so it stays off. Written into resolved specs only when true, so run ids of specs
-    /// without it are unchanged.
-    #[serde(skip_serializing_if = "is_false")]
-    pub direct_continuous: bool,
     /// Rate calibration of the roll-out (not in STAN): `off` (default), `hour`, `host` or
     /// `host_hour`. After training (and roll-out selection), `stan run` fits a time dilation
     /// of the sampled gaps, per host and/or per hour of day, on `calibrate_iters` roll-outs of
@@ -113,10 +61,6 @@ pub struct StanConfig {
     /// Roll-outs of the rate calibration's fixed-point fit (>= 1 when it is on).
     #[serde(skip_serializing_if = "is_default_calibrate_iters")]
     pub calibrate_iters: usize,
-    /// Epochs over which the `sampled_windows` probability ramps up: epoch e >= 1 uses
-    /// `sampled_windows * min(1, e / ramp)`; epoch 0 is always teacher-forced.
-    #[serde(skip_serializing_if = "is_default_ramp")]
-    pub sampled_windows_ramp: usize,
     /// Maximum number of training epochs (an epoch = every training row once).
     pub epochs: usize,
     pub batch_size: usize,
@@ -160,40 +104,10 @@ fn is_true(b: &bool) -> bool {
     *b
 }
 
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
-fn is_zero(x: &f64) -> bool {
-    *x == 0.0
-}
-
-fn is_zero_usize(x: &usize) -> bool {
-    *x == 0
-}
-
-const DEFAULT_RAMP: usize = 5;
-
 const DEFAULT_CALIBRATE_ITERS: usize = 8;
 
 fn is_default_calibrate_iters(x: &usize) -> bool {
     *x == DEFAULT_CALIBRATE_ITERS
-}
-
-fn is_default_ramp(x: &usize) -> bool {
-    *x == DEFAULT_RAMP
-}
-
-impl StanConfig {
-    /// The `sampled_windows` probability of epoch `epoch` (0-based): 0 in the first epoch, then
-    /// a linear ramp to `sampled_windows` over `sampled_windows_ramp` epochs.
-    pub fn sampled_windows_at(&self, epoch: usize) -> f64 {
-        if epoch == 0 {
-            return 0.0;
-        }
-        let ramp = self.sampled_windows_ramp.max(1) as f64;
-        self.sampled_windows * (epoch as f64 / ramp).min(1.0)
-    }
 }
 
 /// Where the validation rows come from (`StanConfig::val_split`).
@@ -225,11 +139,6 @@ impl Default for StanConfig {
             order: Vec::new(),
             bin_half_width: 1.0 / 400.0,
             rounding_cells: true,
-            window_noise: 0.0,
-            sampled_windows: 0.0,
-            sampled_windows_ramp: DEFAULT_RAMP,
-            rollout_select: 0,
-            direct_continuous: false,
             calibrate_rate: RateCalibration::Off,
             calibrate_iters: DEFAULT_CALIBRATE_ITERS,
             epochs: 50,
@@ -278,15 +187,6 @@ impl StanConfig {
         }
         if !(self.bin_half_width >= 0.0 && self.bin_half_width.is_finite()) {
             return bad("bin_half_width", "must be finite and >= 0");
-        }
-        if !(self.window_noise >= 0.0 && self.window_noise.is_finite()) {
-            return bad("window_noise", "must be finite and >= 0");
-        }
-        if !(0.0..=1.0).contains(&self.sampled_windows) {
-            return bad("sampled_windows", "must be a probability in [0, 1]");
-        }
-        if self.sampled_windows_ramp == 0 {
-            return bad("sampled_windows_ramp", "must be >= 1 epoch");
         }
         if !self.calibrate_rate.is_off() && self.calibrate_iters == 0 {
             return bad("calibrate_iters", "must be >= 1 when calibrate_rate is on");

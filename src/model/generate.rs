@@ -28,9 +28,6 @@ struct HeadWeights {
     bo: Tensor,
     /// The same weights on the host, for f32 models on the CPU.
     host: Option<HostHead>,
-    /// Direct connections (`StanConfig::direct_continuous`): the schema indices of the earlier
-    /// continuous attributes the head reads and their weights [inputs, width] on the host.
-    direct: Option<(Vec<usize>, Vec<f32>)>,
 }
 
 /// One head's weights as host f32 slices (row-major; `layers` as (weight [e, e], bias [e])):
@@ -204,12 +201,6 @@ impl GenWeights {
                 .collect::<Result<_>>()?;
             let wo = p.get(&format!("head.{}.w", h.attr))?.detach();
             let bo = p.get(&format!("head.{}.b", h.attr))?.detach();
-            let direct = if l.direct[pos].is_empty() {
-                None
-            } else {
-                let d = p.get(&format!("direct.{}.w", h.attr))?.detach();
-                Some((l.direct[pos].clone(), host(d)?))
-            };
             let host = if on_host {
                 Some(HostHead {
                     layers: layers
@@ -228,7 +219,6 @@ impl GenWeights {
                 wo,
                 bo,
                 host,
-                direct,
             });
         }
         let w0_ctx = w0.narrow(0, 0, l.ctx_dim)?.contiguous()?;
@@ -387,29 +377,6 @@ impl GenWeights {
         Ok(raw.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
     }
 
-    /// Add the direct connections of the head at `pos` to its raw outputs `raw` [n, width]
-    /// (from [`GenWeights::head`]), reading each row's earlier continuous values from `rows`
-    /// (one schema-indexed row per output row). Nothing without direct connections.
-    pub(super) fn add_direct<'a>(
-        &self,
-        pos: usize,
-        rows: impl Iterator<Item = &'a [f32]>,
-        raw: &mut [f32],
-    ) {
-        let Some((inputs, d)) = &self.heads[pos].direct else {
-            return;
-        };
-        let width = d.len() / inputs.len();
-        for (out, row) in raw.chunks_exact_mut(width).zip(rows) {
-            for (j, &a) in inputs.iter().enumerate() {
-                let v = row[a];
-                for (o, &w) in out.iter_mut().zip(&d[j * width..(j + 1) * width]) {
-                    *o += v * w;
-                }
-            }
-        }
-    }
-
     /// Add attribute `attr` with value `v` to a first-layer pre-activation `acc` [H]. A
     /// discrete value must be a class index below the cardinality.
     pub(super) fn add(&self, attr: usize, v: f32, acc: &mut [f32]) -> Result<()> {
@@ -496,8 +463,7 @@ fn sample_step<C: Conditioner>(
     let mut cur = Vec::new();
     for pos in 0..gw.heads.len() {
         let acc = slots.iter().map(|s| s.acc.as_slice());
-        let mut raw = gw.head(pos, acc, n, &mut cur, one_thread)?;
-        gw.add_direct(pos, slots.iter().map(|s| s.row.as_slice()), &mut raw);
+        let raw = gw.head(pos, acc, n, &mut cur, one_thread)?;
         let (width, attr) = (l.heads[pos].width, l.heads[pos].attr);
         let draw = |(s, r): (&mut Slot<C::State>, &[f32])| {
             s.sample(l, pos, r, max_redraws, bin_h);
@@ -597,62 +563,6 @@ impl<S> Slot<S> {
 }
 
 impl Stan {
-    /// One-step model samples for scheduled sampling (`StanConfig::sampled_windows`): for every
-    /// row r of `seq`, a row drawn as a roll-out draws it from r's real window (the k rows
-    /// before it in its host, padded) with r's given attributes, every other attribute sampled
-    /// in order. Returned row-major in `seq`'s order. Row r draws from its own `StdRng`
-    /// derived from (`stream`, r), so the result does not depend on the batching or threads.
-    pub(super) fn sample_one_step(&self, seq: &Sequences, stream: u64) -> Result<Vec<f32>> {
-        let net = &self.net;
-        let l = &net.layout;
-        let (na, k) = (l.n_attrs, l.window);
-        let gw = GenWeights::new(net)?;
-        let hf = HostFeatures::new(net)?;
-        let fw = hf.width();
-        let n = seq.n_rows();
-        let mut feats = vec![0f32; n * fw];
-        for (r, f) in feats.chunks_exact_mut(fw).enumerate() {
-            hf.row(seq.row(r), f)?;
-        }
-        let mut start = vec![0usize; n];
-        for h in 0..seq.n_hosts() {
-            let r = seq.host(h);
-            start[r.clone()].fill(r.start);
-        }
-        const CHUNK: usize = 2048;
-        let hist_len = k * fw;
-        let mut slots: Vec<Slot<()>> = (0..CHUNK.min(n))
-            .map(|_| Slot::new(0, (), sub_rng(stream, 0), hist_len, na, &gw))
-            .collect();
-        let mut out = Vec::with_capacity(n * na);
-        let limits = (self.cfg.max_redraws, self.cfg.bin_half_width);
-        for first in (0..n).step_by(CHUNK) {
-            let m = CHUNK.min(n - first);
-            let slots = &mut slots[..m];
-            for (i, s) in slots.iter_mut().enumerate() {
-                let r = first + i;
-                s.rng = sub_rng(stream, r as u64);
-                // The row's real window (oldest first, zero rows before the host's first row)
-                // and its given attributes.
-                for (j, h) in s.hist.chunks_exact_mut(fw).enumerate() {
-                    match (r + j).checked_sub(k).filter(|&src| src >= start[r]) {
-                        Some(src) => h.copy_from_slice(&feats[src * fw..(src + 1) * fw]),
-                        None => h.fill(0.0),
-                    }
-                }
-                s.row.fill(0.0);
-                for &a in &gw.given {
-                    s.row[a] = seq.row(r)[a];
-                }
-            }
-            sample_step(&gw, net, &Unconditioned, slots, limits, false)?;
-            for s in slots.iter() {
-                out.extend_from_slice(&s.row);
-            }
-        }
-        Ok(out)
-    }
-
     /// Generate `n_hosts` host sequences. Each host starts from an empty (all-padding) window;
     /// per row, `cond` writes the given attributes, the model samples the others in order, and
     /// `cond` advances its state; a host stops when `cond.prepare` returns false or after

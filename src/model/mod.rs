@@ -86,9 +86,6 @@ pub struct Stan {
     state: TrainState,
     opt: AdamW,
     best: Option<BTreeMap<String, Tensor>>,
-    /// `(validation loss, epoch, weights)` of the `rollout_select` best epochs of this `fit`
-    /// call, best first (empty when the option is off).
-    candidates: Vec<(f64, usize, BTreeMap<String, Tensor>)>,
     checkpoint_dir: Option<PathBuf>,
 }
 
@@ -114,7 +111,6 @@ impl Stan {
             state: TrainState::default(),
             opt: AdamW::default(),
             best: None,
-            candidates: Vec::new(),
             checkpoint_dir: None,
         })
     }
@@ -141,47 +137,19 @@ impl Stan {
             .map(|h| self.schema.attrs[h.attr].name.clone())
             .collect()
     }
-    /// Training noise for the window rows of one step (`StanConfig::window_noise`): `rows` x
-    /// n_cont Gaussian values from a stream of its own per optimiser step, so a resumed run
-    /// draws the same noise. `None` when the noise is off or nothing is continuous.
-    fn window_noise(&self, rows: usize, step: u64) -> Result<Option<Tensor>> {
-        let sd = self.cfg.window_noise;
-        let n_cont = self.net.layout.cont.len();
-        if sd == 0.0 || n_cont == 0 {
-            return Ok(None);
-        }
-        use rand::RngExt;
-        let mut rng = layers::sub_rng(self.seed, 0x4015_E000_0000_0000 + step);
-        let v: Vec<f32> = (0..rows * n_cont)
-            .map(|_| {
-                let z: f64 = rng.sample(rand_distr::StandardNormal);
-                (z * sd) as f32
-            })
-            .collect();
-        let t = Tensor::from_vec(v, (rows, n_cont), self.net.device())?;
-        Ok(Some(t.to_dtype(self.net.dtype())?))
-    }
-
     /// The batch-mean loss of one batch and its gradients, computed as `cfg.grad_shards`
     /// contiguous row shards (see [`StanConfig::grad_shards`]): each shard's loss is its NLL sum
     /// divided by the whole batch's row count, so the shards' losses and gradients add up to
     /// the batch mean's. On the CPU the shards run concurrently (rayon); elsewhere one after
     /// the other. Either way the gradients are added in shard order, so the result does not
     /// depend on the number of cores.
-    fn sharded_grads(
-        &self,
-        rows: &RowData,
-        w: &Tensor,
-        c: &Tensor,
-        noise: Option<&Tensor>,
-    ) -> Result<(f64, GradStore)> {
+    fn sharded_grads(&self, rows: &RowData, w: &Tensor, c: &Tensor) -> Result<(f64, GradStore)> {
         let b = c.dim(0)?;
         let k = self.net.layout.window;
         let bounds = shard_bounds(b, self.cfg.grad_shards);
         let one = |&(s, len): &(usize, usize)| -> Result<(f64, GradStore)> {
             let (ws, cs) = (w.narrow(0, s * k, len * k)?, c.narrow(0, s, len)?);
-            let ns = noise.map(|n| n.narrow(0, s * k, len * k)).transpose()?;
-            let nll = self.net.batch_nll_noisy(rows, &ws, &cs, ns.as_ref())?;
+            let nll = self.net.batch_nll(rows, &ws, &cs)?;
             let loss = (nll.sum_all()? / b as f64)?;
             let grads = loss.backward()?;
             Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, grads))
@@ -225,24 +193,6 @@ impl Stan {
             }
         }
         Ok((loss, grads))
-    }
-
-    /// The candidate epochs of roll-out selection ([`StanConfig::rollout_select`]) kept by the
-    /// last `fit` call: `(epoch, validation loss)`, lowest loss first. Candidates live in memory
-    /// only: a resumed `fit` knows those of its own epochs.
-    pub fn candidates(&self) -> Vec<(usize, f64)> {
-        self.candidates.iter().map(|c| (c.1, c.0)).collect()
-    }
-
-    /// Load the weights of candidate `i` (an index into [`Stan::candidates`]).
-    pub fn use_candidate(&mut self, i: usize) -> Result<()> {
-        let Some((_, _, w)) = self.candidates.get(i) else {
-            return Err(Error::Invalid(format!(
-                "no roll-out candidate {i} ({} kept)",
-                self.candidates.len()
-            )));
-        };
-        self.net.params.restore(w)
     }
 
     /// When set, `fit` saves a resumable checkpoint to `dir` after every epoch.
@@ -296,7 +246,6 @@ impl Stan {
         if self.state.step == 0 {
             self.net.init_heads_from_data(&tr_seq)?;
         }
-        self.candidates.clear();
         let mut order: Vec<u32> = (0..n as u32).collect();
         let (mut iw, mut ic) = (Vec::new(), Vec::new());
         let (mut opt_secs, mut rows_done, mut epochs_run) = (0f64, 0usize, 0usize);
@@ -314,33 +263,10 @@ impl Stan {
                 .for_each(|(i, v)| *v = i as u32);
             shuffle_epoch(&mut order, self.seed, epoch);
             let te = Instant::now();
-            // Scheduled sampling: this epoch's one-step samples of every training row, drawn
-            // from the weights at the epoch's start (counted in the epoch's time).
-            let p_mix = self.cfg.sampled_windows_at(epoch);
-            let mixed = if p_mix > 0.0 {
-                use rand::RngExt;
-                let stream = layers::sub_rng(self.seed, 0x0E5A_0000_0000 + epoch as u64).random();
-                let ts = Instant::now();
-                let smp = self.sample_one_step(&tr_seq, stream)?;
-                tracing::debug!(
-                    "epoch {}: one-step samples of {n} rows in {:.1} s (window rows swapped with p = {p_mix:.3})",
-                    epoch + 1,
-                    secs(ts)
-                );
-                Some(Table::with_samples(&self.net, &tr_seq, &smp)?)
-            } else {
-                None
-            };
-            let table = mixed.as_ref().unwrap_or(&tr);
             let mut loss_sum = 0f64;
             for chunk in order.chunks(bs) {
-                let mut mix_rng = (p_mix > 0.0).then(|| {
-                    layers::sub_rng(self.seed, 0x5A3D_0000_0000_0000 + self.state.step + 1)
-                });
-                let mix = mix_rng.as_mut().map(|r| (p_mix, r));
-                let (w, c) = table.indices(chunk, k, &dev, &mut iw, &mut ic, mix)?;
-                let noise = self.window_noise(chunk.len() * k, self.state.step + 1)?;
-                let (l, grads) = self.sharded_grads(&table.rows, &w, &c, noise.as_ref())?;
+                let (w, c) = tr.indices(chunk, k, &dev, &mut iw, &mut ic)?;
+                let (l, grads) = self.sharded_grads(&tr.rows, &w, &c)?;
                 self.state.step += 1;
                 self.opt.step(
                     &self.net.params,
@@ -371,14 +297,6 @@ impl Stan {
                 let v = va.nll_sums(&self.net, EVAL_BATCH)?.iter().sum::<f64>() / va.n_rows as f64;
                 self.state.val_loss.push(v);
                 msg.push_str(&format!(" val {v:.4}"));
-                if self.cfg.rollout_select > 0 {
-                    let at = self.candidates.partition_point(|c| c.0 <= v);
-                    if at < self.cfg.rollout_select {
-                        let w = self.net.params.snapshot()?;
-                        self.candidates.insert(at, (v, epoch, w));
-                        self.candidates.truncate(self.cfg.rollout_select);
-                    }
-                }
                 if self.state.best_val.is_none_or(|b| v < b) {
                     self.state.best_val = Some(v);
                     self.state.best_epoch = Some(epoch);

@@ -80,9 +80,6 @@ pub(crate) struct Layout {
     pub prefix: Vec<usize>,
     pub k_mix: usize,
     pub window: usize,
-    /// Per head (generation order): the schema indices of the continuous attributes sampled
-    /// before it that it reads directly (`StanConfig::direct_continuous`; empty otherwise).
-    pub direct: Vec<Vec<usize>>,
 }
 
 impl Layout {
@@ -204,18 +201,6 @@ impl Layout {
             };
             heads.push(Head { attr: i, width });
         }
-        let direct = order
-            .iter()
-            .enumerate()
-            .map(|(p, &i)| match attrs[i].kind {
-                Kind::Continuous { .. } if cfg.direct_continuous => order[..p]
-                    .iter()
-                    .copied()
-                    .filter(|&j| matches!(attrs[j].kind, Kind::Continuous { .. }))
-                    .collect(),
-                _ => Vec::new(),
-            })
-            .collect();
         let hidden_degree = hidden_degrees(cfg.hidden, order.len())?;
         let prefix = (0..order.len())
             .map(|p| hidden_degree.iter().filter(|&&m| m <= p).count())
@@ -233,7 +218,6 @@ impl Layout {
             prefix,
             k_mix,
             window: cfg.window,
-            direct,
         })
     }
 
@@ -571,18 +555,6 @@ impl Net {
                 &mut rng,
             )?;
         }
-        // Direct connections (zero: training starts from the plain MADE; no draws from `rng`,
-        // so every other parameter keeps its initial values).
-        for (p, hd_) in layout.heads.iter().enumerate() {
-            if !layout.direct[p].is_empty() {
-                params.add(
-                    &format!("direct.{}.w", hd_.attr),
-                    &[layout.direct[p].len(), hd_.width],
-                    Init::Zeros,
-                    &mut rng,
-                )?;
-            }
-        }
         Ok(Net {
             layout,
             params,
@@ -748,19 +720,8 @@ impl Net {
             };
             let w = self.params.get(&format!("head.{}.w", head.attr))?;
             let b = self.params.get(&format!("head.{}.b", head.attr))?;
-            let b = b.unsqueeze(0)?;
-            let direct = &self.layout.direct[p];
-            let (x, wb) = if direct.is_empty() {
-                (Tensor::cat(&[&hp, &ones], 1)?, Tensor::cat(&[w, &b], 0)?)
-            } else {
-                // The earlier continuous values ride in the same product as extra columns.
-                let mut xs = vec![hp, ones.clone()];
-                for &a in direct {
-                    xs.push(current.narrow(1, self.layout.feature_col(a), 1)?);
-                }
-                let d = self.params.get(&format!("direct.{}.w", head.attr))?;
-                (Tensor::cat(&xs, 1)?, Tensor::cat(&[w, &b, d], 0)?)
-            };
+            let x = Tensor::cat(&[&hp, &ones], 1)?;
+            let wb = Tensor::cat(&[w, &b.unsqueeze(0)?], 0)?;
             outs.push(x.matmul(&wb)?);
         }
         Ok(outs)
@@ -803,28 +764,11 @@ impl Net {
     /// Teacher-forced per-head NLL [n_heads, B] for current rows `idx_c` [B] with window rows
     /// `idx_w` [B * k] (oldest first; the padding row index selects an all-zero row).
     pub fn batch_nll(&self, table: &RowData, idx_w: &Tensor, idx_c: &Tensor) -> Result<Tensor> {
-        self.batch_nll_noisy(table, idx_w, idx_c, None)
-    }
-
-    /// [`Net::batch_nll`] with `noise` [B * k, n_cont] added to the window rows' continuous
-    /// attributes (`StanConfig::window_noise`; padding rows stay zero because features are
-    /// multiplied by `present`).
-    pub fn batch_nll_noisy(
-        &self,
-        table: &RowData,
-        idx_w: &Tensor,
-        idx_c: &Tensor,
-        noise: Option<&Tensor>,
-    ) -> Result<Tensor> {
         let b = idx_c.dim(0)?;
         let k = self.layout.window;
-        let mut win = table.select_inputs(idx_w)?;
-        if let (Some(n), Some(c)) = (noise, win.cont.as_ref()) {
-            win.cont = Some(c.add(n)?);
-        }
-        let wf = self
-            .features(&win)?
-            .reshape((b, k, self.layout.feat_width))?;
+        let wf =
+            self.features(&table.select_inputs(idx_w)?)?
+                .reshape((b, k, self.layout.feat_width))?;
         let cur = table.select(idx_c)?;
         let cf = self.features(&cur)?;
         let out = self.forward(&wf, &cf)?;

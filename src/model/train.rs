@@ -45,48 +45,19 @@ pub(crate) struct Table {
     /// First row of the host owning each row.
     pub row_start: Vec<u32>,
     pub n_rows: usize,
-    /// Whether rows `n + 1 ..= 2n` hold a model sample of each row (scheduled sampling,
-    /// [`Table::with_samples`]).
-    pub sampled: bool,
 }
 
 impl Table {
     pub fn new(net: &Net, seq: &Sequences) -> Result<Table> {
-        Self::build(net, seq, None)
-    }
-
-    /// The table of `seq` plus, after the padding row, `samples` (one row per row of `seq`, in
-    /// its order): window indices may then point at a row's sample instead of the row
-    /// ([`Table::indices`] with a mix). The samples must fit the schema like the rows.
-    pub fn with_samples(net: &Net, seq: &Sequences, samples: &[f32]) -> Result<Table> {
-        Self::build(net, seq, Some(samples))
-    }
-
-    fn build(net: &Net, seq: &Sequences, samples: Option<&[f32]>) -> Result<Table> {
         validate_rows(&net.layout, seq)?;
         let n = seq.n_rows();
-        if 2 * n + 1 >= u32::MAX as usize {
+        if n >= u32::MAX as usize {
             return Err(Error::Invalid("too many rows for u32 indices".into()));
         }
         let mut vals = seq.rows.clone();
         vals.extend(std::iter::repeat_n(0.0, seq.n_attrs)); // the padding row, index n
         let mut present = vec![1f32; n];
         present.push(0.0);
-        if let Some(smp) = samples {
-            if smp.len() != seq.rows.len() {
-                return Err(Error::Invalid(format!(
-                    "{} sampled values for {} rows of {} attributes",
-                    smp.len(),
-                    n,
-                    seq.n_attrs
-                )));
-            }
-            let mut check = Sequences::new(seq.n_attrs);
-            check.push_host(smp);
-            validate_rows(&net.layout, &check)?;
-            vals.extend_from_slice(smp);
-            present.extend(std::iter::repeat_n(1f32, n));
-        }
         let mut scratch = RowScratch::default();
         let rows = RowData::from_rows(
             &net.layout,
@@ -106,13 +77,10 @@ impl Table {
             rows,
             row_start,
             n_rows: n,
-            sampled: samples.is_some(),
         })
     }
 
-    /// Window (oldest first, padded) and current-row index tensors for `rows`. With `mix` =
-    /// (p, rng) on a table [`with_samples`](Table::with_samples), each window row is replaced
-    /// by its sample with probability p (one uniform draw per non-padding window row, in order).
+    /// Window (oldest first, padded) and current-row index tensors for `rows`.
     pub fn indices(
         &self,
         rows: &[u32],
@@ -120,27 +88,15 @@ impl Table {
         dev: &Device,
         iw: &mut Vec<u32>,
         ic: &mut Vec<u32>,
-        mut mix: Option<(f64, &mut rand::rngs::StdRng)>,
     ) -> Result<(Tensor, Tensor)> {
         iw.clear();
         ic.clear();
-        if mix.is_some() && !self.sampled {
-            return Err(Error::Other("window mix on a table without samples".into()));
-        }
         let pad = self.n_rows as u32;
         for &r in rows {
             let start = self.row_start[r as usize] as i64;
             for j in (1..=k as i64).rev() {
                 let s = r as i64 - j;
-                let swap = match mix.as_mut() {
-                    Some((p, rng)) if s >= start => rng.random::<f64>() < *p,
-                    _ => false,
-                };
-                iw.push(match (s >= start, swap) {
-                    (false, _) => pad,
-                    (true, false) => s as u32,
-                    (true, true) => s as u32 + pad + 1,
-                });
+                iw.push(if s >= start { s as u32 } else { pad });
             }
             ic.push(r);
         }
@@ -162,7 +118,6 @@ impl Table {
                 net.device(),
                 &mut Vec::new(),
                 &mut Vec::new(),
-                None,
             )?;
             let nll = net.batch_nll(&self.rows, &w, &c)?.detach();
             Ok(nll.sum(1)?.to_dtype(DType::F64)?.to_vec1::<f64>()?)

@@ -387,7 +387,6 @@ fn train_and_sample_stan<C: Conditioner>(
         flows_per_sec = report.flows_per_sec as u64,
         "stan trained"
     );
-    let selection = select_by_rollout(&mut model, train_seq, cond, n_hosts, max_rows, seed)?;
     if let Some(ckpt) = ckpt {
         model.save(ckpt)?;
     }
@@ -407,61 +406,10 @@ fn train_and_sample_stan<C: Conditioner>(
         "order": model.generation_order(),
         "train": report,
         "generate": stats,
-        "rollout_select": selection,
         "calibrate_rate": calibrated.map(|(_, v)| v),
         "checkpoint": ckpt.map(|c| c.display().to_string()),
     });
     Ok((seq, details))
-}
-
-/// Roll-out selection (`stan.rollout_select`): roll out every candidate epoch's weights under
-/// `cond` (a seed of its own) and keep the weights whose total flow count is closest to the
-/// training rows' (`|ln(generated / real)|`, ties to the better validation loss). Returns what
-/// the manifest records (`null` when the option is off or there is no candidate).
-fn select_by_rollout<C: Conditioner>(
-    model: &mut Stan,
-    train_seq: &Sequences,
-    cond: &C,
-    n_hosts: usize,
-    max_rows: usize,
-    seed: u64,
-) -> Result<serde_json::Value> {
-    let cands = model.candidates();
-    if cands.len() < 2 {
-        // Nothing to choose (one-epoch shadow retrainings): fit already kept the best weights.
-        return Ok(serde_json::Value::Null);
-    }
-    let real = train_seq.n_rows().max(1) as f64;
-    let mut tried = Vec::with_capacity(cands.len());
-    for (i, &(epoch, val)) in cands.iter().enumerate() {
-        model.use_candidate(i)?;
-        let (seq, _) = model.generate(cond, n_hosts, max_rows, seed ^ 0x5E1E_C7ED)?;
-        let ratio = seq.n_rows() as f64 / real;
-        tracing::info!(epoch, val, ratio, "stan roll-out candidate");
-        tried.push((epoch, val, seq.n_rows(), ratio));
-    }
-    let pick = (0..tried.len())
-        .min_by(|&a, &b| {
-            let err = |i: usize| tried[i].3.max(1e-12).ln().abs();
-            err(a).total_cmp(&err(b)).then(a.cmp(&b))
-        })
-        .unwrap_or(0);
-    model.use_candidate(pick)?;
-    tracing::info!(
-        epoch = tried[pick].0,
-        ratio = tried[pick].3,
-        "stan weights kept"
-    );
-    Ok(serde_json::json!({
-        "real_rows": train_seq.n_rows(),
-        "candidates": tried
-            .iter()
-            .map(|&(epoch, val, rows, ratio)| serde_json::json!({
-                "epoch": epoch, "val_loss": val, "rows": rows, "ratio": ratio
-            }))
-            .collect::<Vec<_>>(),
-        "kept_epoch": tried[pick].0,
-    }))
 }
 
 /// FNV-1a of a name: derives per-generator seeds from the run seed.
