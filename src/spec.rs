@@ -414,26 +414,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("data.start"), "{e}");
-        let e = Spec::from_toml("name = \"t\"\n[stan]\ncalibrate_rate = \"day\"\n", "x.toml")
+        // Keys of options that no longer exist are rejected by name, with the allowed keys.
+        for key in ["calibrate_rate = \"hour\"", "rollout_select = 3"] {
+            let e = Spec::from_toml(&format!("name = \"t\"\n[stan]\n{key}\n"), "x.toml")
+                .unwrap_err()
+                .to_string();
+            let name = key.split(' ').next().unwrap_or_default();
+            assert!(e.contains(name) && e.contains("epochs"), "{e}");
+        }
+        let e = Spec::from_toml("name = \"t\"\n[encoder]\nhost_activity = true\n", "x.toml")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("day") && e.contains("host_hour"), "{e}");
-        let e = Spec::from_toml(
-            "name = \"t\"\n[stan]\ncalibrate_rate = \"hour\"\ncalibrate_iters = 0\n",
-            "x.toml",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("calibrate_iters"), "{e}");
-        // Off (the default) stays out of resolved specs, so run ids of older specs hold.
-        let off = Spec::from_toml("name = \"t\"\n", "x.toml").unwrap();
-        let on = Spec::from_toml(
-            "name = \"t\"\n[stan]\ncalibrate_rate = \"hour\"\n",
-            "x.toml",
-        )
-        .unwrap();
-        assert!(!toml::to_string(&off).unwrap().contains("calibrate"));
-        assert_ne!(off.run_id(), on.run_id());
+        assert!(
+            e.contains("host_activity") && e.contains("model_flags_tos"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The host activity class conditions STAN's roll-outs: trained on two real hosts of
-//! different rates with `encoder.host_activity`, the synthetic host that takes the busy host's
-//! class generates more flows over the same day than the one that takes the quiet host's.
+//! different rates, the synthetic host that takes the busy host's class generates more flows
+//! over the same day than the one that takes the quiet host's (before any rate calibration).
 
 mod common;
 
@@ -19,11 +19,7 @@ fn activity_class_sets_the_roll_out_rate() {
         (activity_class(busy, 86_400), activity_class(quiet, 86_400)),
         (4, 2)
     );
-    let config = EncoderConfig {
-        host_activity: true,
-        ..EncoderConfig::default()
-    };
-    let enc = Encoder::fit(&hosts, start, config).unwrap();
+    let enc = Encoder::fit(&hosts, start, EncoderConfig::default()).unwrap();
     let seq = enc.encode_hosts(&hosts, window).unwrap();
     let cfg = common::small_stan(6);
     let mut model = Stan::new(&enc.schema(), &cfg, 3).unwrap();

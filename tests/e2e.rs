@@ -62,6 +62,17 @@ fn ci_spec_runs_reproducibly_and_meets_thresholds() {
     );
     assert!(manifest["split"]["members"].as_array().unwrap().len() >= 40);
     assert!(manifest["stages"].as_array().unwrap().len() >= 5);
+    // The machine that decides the bits, and STAN's rate calibration (encode::rate): one
+    // roll-out per iterate, the kept one released.
+    assert!(manifest["machine"]["cpu_model"].is_string());
+    assert!(manifest["machine"]["l1d_kib"].as_u64().is_some());
+    let cal = &manifest["generators"]["stan"]["details"]["rate_calibration"];
+    assert_eq!(cal["steps"].as_array().map(Vec::len), Some(8), "{cal}");
+    assert!(cal["kept"].as_u64().is_some_and(|k| k < 8), "{cal}");
+    assert_eq!(
+        cal["host_factors"].as_array().map(Vec::len),
+        manifest["split"]["members"].as_array().map(Vec::len)
+    );
 
     // Same spec and seed: byte-identical metrics, also with another thread count (one
     // matrix-multiply and sampling thread instead of every core).

@@ -14,7 +14,7 @@
 //! | `proto` | discrete 10 | class in [`PROTOCOLS`] |
 //! | `flags` | discrete 64 | the six TCP flag bits (STAN dropped them) |
 //! | `tos`, `fwd` | discrete 256 | raw values (STAN dropped them) |
-//! | `activity` | discrete 8, *given* | only with `host_activity = true` (not in STAN): the host's activity class, [`activity_class`] of its flows per hour in the window |
+//! | `activity` | discrete 8, *given* | the host's activity class, [`activity_class`] of its flows per hour in the window (not in STAN; why: [`activity_class`]) |
 //!
 //! Scales `s_x` are the maxima of the transformed values on the training data, so training rows
 //! lie in `[0, 1]` like STAN's (whose constants came from the same data: `ln(max byt) = 20.13`).
@@ -68,32 +68,12 @@ pub struct EncoderConfig {
     /// Model TCP flags, ToS and forwarding status as categorical attributes (default `true`).
     /// `false` reproduces STAN's attribute set (an ablation).
     pub model_flags_tos: bool,
-    /// Give every row its host's activity class ([`activity_class`]) as a given attribute
-    /// (default `false`, STAN's unconditioned hosts; serialized only when `true`, so specs that
-    /// do not set it keep their run ids). Why it exists: STAN's only memory is the last k
-    /// rows, so a synthetic host that starts from an empty window has no notion of being a busy
-    /// server or a quiet workstation, and its roll-outs' hosts come out alike (quickstart seed
-    /// 1: 1,807-3,518 flows per synthetic host against 115-7,179 real). With the class,
-    /// synthetic host i takes the class of training host i (a coarse rate: what the release
-    /// reveals about the members). Measured over the quickstart's three seeds
-    /// (`experiments/ablations/activity.toml`, on against off): `flows_per_host_emd` 0.50
-    /// against 0.86 (`holdout` 0.33), `flows_per_hour_emd` 0.47 against 0.79, flow count
-    /// 1.10-1.18x the members' against 0.73-1.30x, categorical JSD 0.177 against 0.191; but
-    /// bytes `autocorr_diff` 0.131 against 0.068 (lag-1 0.34, real 0.29), `corr_diff` 0.089
-    /// against 0.070, detection AUC 0.917 against 0.906. A trade, not a fix: off by default.
-    #[serde(skip_serializing_if = "is_false")]
-    pub host_activity: bool,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 impl Default for EncoderConfig {
     fn default() -> Self {
         EncoderConfig {
             model_flags_tos: true,
-            host_activity: false,
         }
     }
 }
@@ -103,8 +83,19 @@ pub const ACTIVITY_CLASSES: usize = 8;
 
 /// Activity class of a host with `flows` flows in a window of `seconds`:
 /// `floor(log4(1 + flows per hour))`, capped at [`ACTIVITY_CLASSES`]` - 1` (16,383 flows per
-/// hour and more). Fixed bins, not fitted, so the classes reveal nothing beyond each host's
-/// rounded rate. Factor-4 bins: with factor 2 the 47 members of quickstart seed 1 fall into 7
+/// hour and more). Every row carries its host's class as a given attribute, and synthetic host
+/// `i` of a roll-out takes the class of training host `i` ([`Clock::for_hosts`]).
+///
+/// Why (not in STAN): STAN's only memory is the last k rows, so a synthetic host that starts
+/// from an empty window has no notion of being a busy server or a quiet workstation, and its
+/// roll-out's hosts come out alike (quickstart seed 1 without the class: 1,807-3,518 flows per
+/// synthetic host against 115-7,179 real). Measured on the quickstart with the rate calibration
+/// ([`rate`]), six seeds (`results/paper/ablation-calibrate*`, revision cf7aab7): mean JSD /
+/// EMD / KS 0.1045 / 0.0181 / 0.0821 with the class against 0.1124 / 0.0207 / 0.0896 without
+/// on seeds 1-3, 0.1113 / 0.0200 / 0.0947 against 0.1310 / 0.0307 / 0.1575 on seeds 4-6.
+/// What it releases about the members: each one's rate rounded to a power of 4.
+///
+/// Fixed bins, not fitted, so the classes reveal nothing beyond each host's rounded rate. Factor-4 bins: with factor 2 the 47 members of quickstart seed 1 fall into 7
 /// classes (two of them with one host each; factor 4: 4 classes of 2 to 22 hosts), and that
 /// seed came out worse (validation NLL 25.9 against 24.75 without the class, bytes-per-packet
 /// rule violations 25 % against 3.7 %; factor 4: 25.5 and 4.9 %).
@@ -225,20 +216,17 @@ impl Encoder {
             attrs.push(Attribute::discrete("tos", 256));
             attrs.push(Attribute::discrete("fwd", 256));
         }
-        if self.config.host_activity {
-            attrs.push(Attribute::discrete("activity", ACTIVITY_CLASSES).given());
-        }
+        attrs.push(Attribute::discrete("activity", ACTIVITY_CLASSES).given());
         Schema { attrs }
     }
 
     pub fn n_attrs(&self) -> usize {
-        let base = if self.config.model_flags_tos { 16 } else { 13 };
-        base + usize::from(self.config.host_activity)
+        if self.config.model_flags_tos { 17 } else { 14 }
     }
 
-    /// Column of the `activity` attribute (the last one), if modelled.
-    pub fn activity_col(&self) -> Option<usize> {
-        self.config.host_activity.then(|| self.n_attrs() - 1)
+    /// Column of the `activity` attribute (the last one).
+    pub fn activity_col(&self) -> usize {
+        self.n_attrs() - 1
     }
 
     /// Encode one flow of host `ip` whose host clock (previous flow's `te`) is `clock`.
@@ -289,10 +277,9 @@ impl Encoder {
                 self.encode_flow(f, h.ip, clock, &mut buf[i * d..(i + 1) * d]);
                 clock = f.te;
             }
-            if let Some(c) = self.activity_col() {
-                let class = activity_class(h.flows.len(), window_end - window_start) as f32;
-                buf.iter_mut().skip(c).step_by(d).for_each(|v| *v = class);
-            }
+            let class = activity_class(h.flows.len(), window_end - window_start) as f32;
+            let c = self.activity_col();
+            buf.iter_mut().skip(c).step_by(d).for_each(|v| *v = class);
             seq.push_host(&buf);
         }
         Ok(seq)
@@ -411,7 +398,7 @@ pub fn pseudonym(i: usize) -> u32 {
 }
 
 /// The host-clock conditioner used by every NetFlow roll-out: a host starts at `start`, each
-/// row's `hour` is the clock's hour (and its `activity` the host's class), and the host stops
+/// row's `hour` is the clock's hour and its `activity` the host's class, and the host stops
 /// once its clock reaches `end`.
 #[derive(Clone, Debug)]
 pub struct Clock<'a> {
@@ -419,7 +406,7 @@ pub struct Clock<'a> {
     pub start: i64,
     pub end: i64,
     /// Activity class of each generated host (synthetic host i gets the class of training
-    /// host i); empty when the encoder does not model activity.
+    /// host i).
     pub activity: Vec<u32>,
     /// Time dilation of the sampled gaps (rate calibration, [`rate`]); `None` keeps the
     /// model's gaps as sampled.
@@ -435,15 +422,11 @@ impl<'a> Clock<'a> {
         train: &[HostTraffic],
         train_window: (i64, i64),
     ) -> Clock<'a> {
-        let activity = if encoder.config.host_activity {
-            let secs = train_window.1 - train_window.0;
-            train
-                .iter()
-                .map(|h| activity_class(h.flows.len(), secs) as u32)
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let secs = train_window.1 - train_window.0;
+        let activity = train
+            .iter()
+            .map(|h| activity_class(h.flows.len(), secs) as u32)
+            .collect();
         Clock {
             encoder,
             start: window.0,
@@ -459,17 +442,11 @@ impl Conditioner for Clock<'_> {
     type State = (i64, u32, usize);
     fn init(&self, host: usize) -> (i64, u32, usize) {
         // Roll-outs ask for at most one host per training host (`for_hosts`).
-        let class = match self.encoder.activity_col() {
-            Some(_) => self.activity[host],
-            None => 0,
-        };
-        (self.start, class, host)
+        (self.start, self.activity[host], host)
     }
     fn prepare(&self, state: &(i64, u32, usize), row: &mut [f32]) -> bool {
         row[col::HOUR] = (second_of_day(state.0) / 3600) as f32;
-        if let Some(c) = self.encoder.activity_col() {
-            row[c] = state.1 as f32;
-        }
+        row[self.encoder.activity_col()] = state.1 as f32;
         state.0 < self.end
     }
     /// With a dilation, the sampled gap (whole seconds) is multiplied by the host's and the
@@ -537,21 +514,17 @@ mod tests {
         assert_eq!(activity_class(5, 0), 7); // zero-length window: counted per second
     }
 
-    /// With `host_activity`, the class rides as the last, given attribute on every row of a
-    /// host and the clock writes each synthetic host's training host's class; by default there
-    /// is no such attribute.
+    /// The class rides as the last, given attribute on every row of a host and the clock
+    /// writes each synthetic host's training host's class.
     #[test]
     fn activity_is_a_given_host_attribute() {
         let h = fixture();
         let start = crate::data::flow::parse_time("2016-04-11 00:00:00").unwrap();
         let window = (start, start + 86_400);
-        let on = EncoderConfig {
-            host_activity: true,
-            ..EncoderConfig::default()
-        };
-        let enc = Encoder::fit(std::slice::from_ref(&h), start, on).unwrap();
+        let enc = Encoder::fit(std::slice::from_ref(&h), start, EncoderConfig::default()).unwrap();
         let schema = enc.schema();
-        let c = enc.activity_col().unwrap();
+        let c = enc.activity_col();
+        assert_eq!((c, enc.n_attrs()), (16, 17));
         assert_eq!(c, schema.len() - 1);
         assert!(schema.attrs[c].given && schema.attrs[c].name == "activity");
         let class = activity_class(h.flows.len(), 86_400) as f32; // 1,491 flows: 62 per hour
@@ -574,15 +547,6 @@ mod tests {
         let state = clock.init(0);
         assert!(clock.prepare(&state, &mut row));
         assert_eq!((row[c], row[col::HOUR]), (2.0, 0.0));
-        let off = Encoder::fit(std::slice::from_ref(&h), start, EncoderConfig::default()).unwrap();
-        assert_eq!(off.n_attrs(), 16);
-        assert!(off.activity_col().is_none());
-        assert!(off.schema().index("activity").is_none());
-        assert!(
-            Clock::for_hosts(&off, window, &[h], window)
-                .activity
-                .is_empty()
-        );
     }
 
     #[test]

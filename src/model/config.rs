@@ -1,6 +1,5 @@
 //! Configuration of the STAN generator (architecture, training, generation, device).
 
-use crate::encode::rate::RateCalibration;
 use serde::{Deserialize, Serialize};
 
 /// Every knob of the STAN model. Defaults follow the paper where it is explicit (window 5,
@@ -44,23 +43,6 @@ pub struct StanConfig {
     /// set it are unchanged.
     #[serde(skip_serializing_if = "is_true")]
     pub rounding_cells: bool,
-    /// Rate calibration of the roll-out (not in STAN): `off` (default), `hour`, `host` or
-    /// `host_hour`. After training (and roll-out selection), `stan run` fits a time dilation
-    /// of the sampled gaps, per host and/or per hour of day, on `calibrate_iters` roll-outs of
-    /// the member hosts (with the released roll-out's seed) so that they generate the
-    /// members' flow counts (per host: matched by rank) and/or pooled flows per hour of day,
-    /// then rolls out the released data under it. The gap shapes (and zero gaps) stay the
-    /// model's. Why and what it releases: [`crate::encode::rate`]. Measured on the quickstart
-    /// (`experiments/ablations/calibrate*.toml`, six seeds): with `host_hour` the per-host
-    /// flow-count distance falls from 0.92 to 0.22 on seeds 1-3 (baselines 0.84) and from 0.86
-    /// to 0.19 on seeds 4-6, time-of-day EMD from 0.038 to 0.019 on seeds 1-3; with the activity class as well the marginal means reach the baselines'
-    /// on seeds 1-3 but stay behind them on seeds 4-6, so it stays off (paper/REPORT.md).
-    /// Written into resolved specs only when on, so run ids of specs without it are unchanged.
-    #[serde(skip_serializing_if = "RateCalibration::is_off")]
-    pub calibrate_rate: RateCalibration,
-    /// Roll-outs of the rate calibration's fixed-point fit (>= 1 when it is on).
-    #[serde(skip_serializing_if = "is_default_calibrate_iters")]
-    pub calibrate_iters: usize,
     /// Maximum number of training epochs (an epoch = every training row once).
     pub epochs: usize,
     pub batch_size: usize,
@@ -104,12 +86,6 @@ fn is_true(b: &bool) -> bool {
     *b
 }
 
-const DEFAULT_CALIBRATE_ITERS: usize = 8;
-
-fn is_default_calibrate_iters(x: &usize) -> bool {
-    *x == DEFAULT_CALIBRATE_ITERS
-}
-
 /// Where the validation rows come from (`StanConfig::val_split`).
 ///
 /// `time` is the default because it mirrors what the model is asked to do and is stable: STAN
@@ -139,8 +115,6 @@ impl Default for StanConfig {
             order: Vec::new(),
             bin_half_width: 1.0 / 400.0,
             rounding_cells: true,
-            calibrate_rate: RateCalibration::Off,
-            calibrate_iters: DEFAULT_CALIBRATE_ITERS,
             epochs: 50,
             batch_size: 512,
             grad_shards: 2,
@@ -187,9 +161,6 @@ impl StanConfig {
         }
         if !(self.bin_half_width >= 0.0 && self.bin_half_width.is_finite()) {
             return bad("bin_half_width", "must be finite and >= 0");
-        }
-        if !self.calibrate_rate.is_off() && self.calibrate_iters == 0 {
-            return bad("calibrate_iters", "must be >= 1 when calibrate_rate is on");
         }
         if self.batch_size == 0 {
             return bad("batch_size", "must be >= 1");

@@ -76,6 +76,10 @@ pub struct Manifest {
     /// It is the one that says which code produced the figures when the two differ.
     #[serde(default)]
     pub build_revision: Option<String>,
+    /// The CPU and the arithmetic path gemm took: the same spec and seed give the same bits
+    /// only on the same `gemm_kernels` and L1d geometry ([`super::machine`]).
+    #[serde(default)]
+    pub machine: super::machine::Machine,
     pub data: DataInfo,
     pub split: SplitInfo,
     pub encoder: Option<Encoder>,
@@ -98,6 +102,7 @@ impl Manifest {
             crate_version: env!("CARGO_PKG_VERSION").into(),
             git_revision: super::revision::git_revision(),
             build_revision: Some(env!("STAN_BUILD_REVISION").to_string()),
+            machine: super::machine::Machine::detect(),
             data: DataInfo::default(),
             split: SplitInfo::default(),
             encoder: None,

@@ -6,6 +6,7 @@
 //! the synthetic flows. Every file is written atomically; `manifest.json` is written last and
 //! only a folder with a manifest whose `status` is `complete` counts as finished.
 
+pub mod machine;
 pub mod manifest;
 pub mod prepare;
 mod revision;
@@ -16,10 +17,11 @@ use crate::encode::rate::{self, RateCounts};
 use crate::encode::{Clock, Encoder, pseudonym};
 use crate::error::{Error, Result};
 use crate::fidelity;
+use crate::model::GenStats;
 use crate::model::Stan;
 use crate::privacy::{self, PrivacyInput};
 use crate::report::{self, MetricRow};
-use crate::schema::{Conditioner, Sequences, Unconditioned};
+use crate::schema::{Sequences, Unconditioned};
 use crate::spec::{DatasetKind, Evaluation, GeneratorName, Spec};
 use manifest::{GeneratorInfo, Manifest, Stages};
 use prepare::Prepared;
@@ -319,38 +321,38 @@ impl FitJob<'_> {
             GeneratorName::Copy => (baselines::replay(train), serde_json::Value::Null),
             GeneratorName::Holdout => (baselines::replay(self.holdout), serde_json::Value::Null),
             GeneratorName::Stan => {
-                let mut spec = self.spec.clone();
-                spec.stan.epochs = self.stan_epochs;
-                let (mode, iters) = (spec.stan.calibrate_rate, spec.stan.calibrate_iters);
-                let calibrate = |model: &Stan| -> Result<(Clock, serde_json::Value)> {
-                    let target = RateCounts::targets(train, self.train_window, self.window);
-                    let cal = rate::fit(mode, iters, &target, |d| {
-                        let mut c = clock.clone();
-                        c.dilation = Some(d.clone());
-                        let (seq, _) =
-                            model.generate(&c, n_hosts, MAX_ROWS_PER_HOST, seed ^ RELEASE_SEED)?;
-                        Ok(RateCounts::of_rollout(&seq, encoder, start))
-                    })?;
-                    tracing::info!(
-                        steps = ?cal.steps.iter().map(|s| s.total_ratio).collect::<Vec<_>>(),
-                        "stan rate calibrated"
-                    );
-                    let mut c = clock.clone();
-                    c.dilation = Some(cal.dilation.clone());
-                    Ok((c, serde_json::json!(cal)))
-                };
-                let (seq, details) = train_and_sample_stan(
-                    &spec,
+                let mut cfg = self.spec.stan.clone();
+                cfg.epochs = self.stan_epochs;
+                let (model, report) = train_stan(
+                    &cfg,
                     &schema,
                     train_seq,
-                    &clock,
-                    (!mode.is_off()).then_some(&calibrate as _),
-                    n_hosts,
-                    MAX_ROWS_PER_HOST,
                     seed,
                     self.checkpoint.as_deref(),
                     self.progress,
                 )?;
+                // The released roll-out is one of the calibration's roll-outs (encode::rate).
+                let target = RateCounts::targets(train, self.train_window, self.window);
+                let (cal, (seq, stats)) = rate::fit(&target, rate::ITERS, |d| {
+                    let mut c = clock.clone();
+                    c.dilation = Some(d.clone());
+                    let (seq, stats) =
+                        model.generate(&c, n_hosts, MAX_ROWS_PER_HOST, seed ^ RELEASE_SEED)?;
+                    Ok((RateCounts::of_rollout(&seq, encoder, start), (seq, stats)))
+                })?;
+                tracing::info!(
+                    ratios = ?cal.steps.iter().map(|s| s.total_ratio).collect::<Vec<_>>(),
+                    kept = cal.kept,
+                    "stan rate calibrated"
+                );
+                log_generated(&stats);
+                let details = stan_details(
+                    &model,
+                    &report,
+                    &stats,
+                    Some(serde_json::json!(cal)),
+                    self.checkpoint.as_deref(),
+                );
                 (decode(&seq), details)
             }
         })
@@ -360,27 +362,16 @@ impl FitJob<'_> {
 /// Mixed into a generator's seed for its released roll-out (also the rate calibration's).
 const RELEASE_SEED: u64 = 0x5A3D;
 
-/// Fits the rate calibration of a trained model: the calibrated conditioner and what the
-/// manifest records.
-type Calibrate<'a, C> = &'a dyn Fn(&Stan) -> Result<(C, serde_json::Value)>;
-
-/// Train STAN on `train_seq`, checkpoint it into `ckpt`, and roll out `n_hosts` hosts under
-/// `cond`, or under the conditioner `calibrate` fits (`stan.calibrate_rate`). Returns the
-/// encoded samples and the details recorded in the manifest.
-#[allow(clippy::too_many_arguments)]
-fn train_and_sample_stan<C: Conditioner>(
-    spec: &Spec,
+/// Train STAN on `train_seq` and checkpoint the kept weights into `ckpt`.
+fn train_stan(
+    cfg: &crate::model::StanConfig,
     schema: &crate::schema::Schema,
     train_seq: &Sequences,
-    cond: &C,
-    calibrate: Option<Calibrate<'_, C>>,
-    n_hosts: usize,
-    max_rows: usize,
     seed: u64,
     ckpt: Option<&Path>,
     progress: bool,
-) -> Result<(Sequences, serde_json::Value)> {
-    let mut model = Stan::new(schema, &spec.stan, seed)?;
+) -> Result<(Stan, crate::model::TrainReport)> {
+    let mut model = Stan::new(schema, cfg, seed)?;
     let report = model.fit(train_seq, progress)?;
     tracing::info!(
         epochs = report.epochs_run,
@@ -390,26 +381,34 @@ fn train_and_sample_stan<C: Conditioner>(
     if let Some(ckpt) = ckpt {
         model.save(ckpt)?;
     }
-    let calibrated = calibrate.map(|f| f(&model)).transpose()?;
-    let (seq, stats) = match &calibrated {
-        Some((c, _)) => model.generate(c, n_hosts, max_rows, seed ^ RELEASE_SEED)?,
-        None => model.generate(cond, n_hosts, max_rows, seed ^ RELEASE_SEED)?,
-    };
+    Ok((model, report))
+}
+
+fn log_generated(stats: &GenStats) {
     tracing::info!(
         rows = stats.rows,
         flows_per_sec = stats.flows_per_sec as u64,
         redraws = stats.redraws,
         "stan generated"
     );
-    let details = serde_json::json!({
+}
+
+/// What the manifest records of a STAN fit and roll-out.
+fn stan_details(
+    model: &Stan,
+    report: &crate::model::TrainReport,
+    stats: &GenStats,
+    calibration: Option<serde_json::Value>,
+    ckpt: Option<&Path>,
+) -> serde_json::Value {
+    serde_json::json!({
         "parameters": model.n_parameters(),
         "order": model.generation_order(),
         "train": report,
         "generate": stats,
-        "calibrate_rate": calibrated.map(|(_, v)| v),
+        "rate_calibration": calibration,
         "checkpoint": ckpt.map(|c| c.display().to_string()),
-    });
-    Ok((seq, details))
+    })
 }
 
 /// FNV-1a of a name: derives per-generator seeds from the run seed.
@@ -431,12 +430,6 @@ fn run_ar1(
     manifest: &mut Manifest,
 ) -> Result<Vec<MetricRow>> {
     use crate::data::ar1;
-    if !spec.stan.calibrate_rate.is_off() {
-        return Err(Error::Spec {
-            key: "stan.calibrate_rate".into(),
-            reason: "must be off for the ar1 check data, which has no host clock".into(),
-        });
-    }
     let (n_hosts, n_rows) = (spec.data.ar1_hosts, spec.data.ar1_rows);
     let schema = ar1::schema();
     let train = ar1::simulate(n_hosts, n_rows, spec.seed);
@@ -480,20 +473,20 @@ fn run_ar1(
                         ar1::simulate(n_hosts, n_rows, spec.seed.wrapping_add(0x0DD5EED))
                     }
                     GeneratorName::Stan => {
+                        // No rate calibration: the simulated series have no host clock.
                         let ckpt = dir.join("checkpoints").join("stan");
-                        let (seq, details) = train_and_sample_stan(
-                            spec,
+                        let (model, report) = train_stan(
+                            &spec.stan,
                             &schema,
                             &train,
-                            &Unconditioned,
-                            None,
-                            n_hosts,
-                            n_rows,
                             seed,
                             Some(&ckpt),
                             opts.progress,
                         )?;
-                        info.details = details;
+                        let (seq, stats) =
+                            model.generate(&Unconditioned, n_hosts, n_rows, seed ^ RELEASE_SEED)?;
+                        log_generated(&stats);
+                        info.details = stan_details(&model, &report, &stats, None, Some(&ckpt));
                         seq
                     }
                 })
