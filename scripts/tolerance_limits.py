@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """One-sided log-normal tolerance limits of the STAN figures in a ci_spread.sh runs.csv.
 
-    python3 scripts/tolerance_limits.py results/ci-spread/runs.csv   # needs scipy
+    python3 scripts/tolerance_limits.py results/ci-spread/runs.csv [CONFIG]   # needs scipy
+
+CONFIG picks the rows of one `config` (a file with that column holds several); without it,
+every row is used.
 
 For a positive figure x over n runs: exp(mean(ln x) + k sd(ln x)) (upper limit) or with -k
 (lower), k = t'(0.95; n - 1, z(0.99) sqrt(n)) / sqrt(n), the 95 % quantile of the noncentral t
@@ -27,8 +30,12 @@ BOUNDED = [
 ]
 
 
-def main(path):
+def main(path, config=None):
     rows = list(csv.DictReader(open(path)))
+    if config is not None:
+        rows = [r for r in rows if r.get("config") == config]
+        if not rows:
+            sys.exit(f"tolerance_limits: no rows with config = {config!r} in {path}")
     n = len(rows)
     k = stats.nct.ppf(0.95, n - 1, stats.norm.ppf(0.99) * math.sqrt(n)) / math.sqrt(n)
     print(f"n = {n} runs, k = {k:.3f}")
@@ -51,4 +58,6 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if len(sys.argv) not in (2, 3):
+        sys.exit(__doc__)
+    main(*sys.argv[1:])
