@@ -9,7 +9,12 @@
 #
 # GEOMETRIES: `native` (the machine's own caches) and/or names cache_geometry.sh knows. Writes
 # OUT_DIR/<geometry>-s<seed>/ run folders and OUT_DIR/runs.csv. Needs root for any geometry
-# other than `native`. Resumes: a run folder with a complete manifest is not run again.
+# other than `native`. Resumes: a run folder with a finished manifest (complete, or partial
+# when a generator failed, which rerunning the same seed would repeat) is not run again, as in
+# `stan sweep`. A run that fails or ends partial is reported and the other seeds go on; a
+# partial run enters runs.csv only when `stan` and `copy` (the figures and flow counts it
+# tabulates) are ok, since their figures are then those of a complete run (src/run/mod.rs);
+# the script exits non-zero when any run failed or is partial.
 set -euo pipefail
 if [[ $# -lt 4 ]]; then
     sed -n '6,8p' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -21,17 +26,23 @@ geoms=$3
 shift 3
 here=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out"
+bad=0
 for seed in "$@"; do
     for g in $geoms; do
         dir=$out/$g-s$seed
-        if grep -qs '"status": "complete"' "$dir"/ci/*/manifest.json; then
+        if grep -qsE '"status": "(complete|partial)"' "$dir"/ci/*/manifest.json; then
+            grep -qs '"status": "partial"' "$dir"/ci/*/manifest.json && bad=1
             continue
         fi
         echo "ci_spread: seed $seed, geometry $g" >&2
         if [[ $g == native ]]; then
-            (cd "$here" && "$bin" run experiments/ci.toml --seed "$seed" --out "$dir") >"$dir.log" 2>&1
+            cmd=("$bin")
         else
-            (cd "$here" && scripts/cache_geometry.sh "$g" -- "$bin" run experiments/ci.toml --seed "$seed" --out "$dir") >"$dir.log" 2>&1
+            cmd=(scripts/cache_geometry.sh "$g" -- "$bin")
+        fi
+        if ! (cd "$here" && "${cmd[@]}" run experiments/ci.toml --seed "$seed" --out "$dir") >"$dir.log" 2>&1; then
+            echo "ci_spread: seed $seed, geometry $g failed or partial (see $dir.log)" >&2
+            bad=1
         fi
     done
 done
@@ -46,15 +57,22 @@ keys = [("fidelity", "jsd_mean", "all"), ("fidelity", "emd_mean", "all"),
 rows = []
 for m in sorted(glob.glob(os.path.join(out, "*-s*", "ci", "*", "manifest.json"))):
     man = json.load(open(m))
-    if man["status"] != "complete":
+    if man["status"] not in ("complete", "partial"):
         continue
+    g = man["generators"]
+    if man["status"] == "partial":
+        failed = {k: v.get("error", "") for k, v in g.items() if v.get("status") == "failed"}
+        use = not ({"stan", "copy"} & failed.keys())
+        print(f"{'using' if use else 'leaving out'} partial run {os.path.dirname(m)}: "
+              + "; ".join(f"{k}: {v}" for k, v in failed.items()), file=sys.stderr)
+        if not use:
+            continue
     geom = os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(m)))).rsplit("-s", 1)[0]
     vals = {}
     for r in csv.DictReader(open(os.path.join(os.path.dirname(m), "metrics.csv"))):
         if r["generator"] == "stan" and (r["section"], r["metric"], r["subject"]) in keys:
             # detect rows exist per training share; the bound is on STAN-only training (share 0).
             vals.setdefault((r["section"], r["metric"], r["subject"]), r["value"])
-    g = man["generators"]
     stan_flows, member_flows = g["stan"]["flows"], g["copy"]["flows"]
     details = g["stan"]["details"]
     steps = details.get("rate_calibration") or details["calibrate_rate"]
@@ -69,3 +87,4 @@ with open(os.path.join(out, "runs.csv"), "w", newline="") as f:
     w.writerows(rows)
 print(f"{len(rows)} runs -> {os.path.join(out, 'runs.csv')}", file=sys.stderr)
 PY
+exit "$bad"

@@ -22,7 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run one experiment spec and write its result folder.
+    /// Run one experiment spec and write its result folder. Exits non-zero when a generator
+    /// failed (the folder is then written with status `partial`).
     Run {
         spec: PathBuf,
         /// Results root.
@@ -47,6 +48,7 @@ enum Cmd {
         emit: Option<String>,
     },
     /// Rebuild tables from result folders alone, aggregating seeds (mean, std, 95 % CI).
+    /// Partial runs count with the figures they wrote (see `sources.csv`).
     Report {
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
@@ -140,7 +142,23 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             let o =
                 stan::run::run(&s, &opts).with_context(|| format!("running {}", spec.display()))?;
             println!("{}", o.dir.display());
-            Ok(ExitCode::SUCCESS)
+            // A partial run has written everything it could; it still fails the command, so
+            // that no script takes it for a complete one.
+            let failed = o.manifest.failed_generators();
+            for (g, e) in &failed {
+                eprintln!("failed generator {g}: {e}");
+            }
+            if failed.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!(
+                    "run partial: {} of {} generators failed; the others' results are in {}",
+                    failed.len(),
+                    o.manifest.generators.len(),
+                    o.dir.display()
+                );
+                Ok(ExitCode::FAILURE)
+            }
         }
         Cmd::Sweep {
             file,
@@ -166,16 +184,25 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let exe = std::env::current_exe()?;
-            let (ran, skipped, failed) = sweep::run_local(&exe, &cells, &out, jobs)?;
+            let o = sweep::run_local(&exe, &cells, &out, jobs)?;
             eprintln!(
-                "sweep: {} cells, {ran} ran, {skipped} already complete, {} failed",
+                "sweep: {} cells, {} ran, {} already complete, {} partial, {} failed",
                 cells.len(),
-                failed.len()
+                o.ran,
+                o.already_complete,
+                o.partial.len(),
+                o.failed.len()
             );
-            for f in &failed {
+            for p in &o.partial {
+                eprintln!("partial: {p}");
+            }
+            if !o.partial.is_empty() {
+                eprintln!("a partial cell is not run again; delete its folder to retry it");
+            }
+            for f in &o.failed {
                 eprintln!("failed: {f}");
             }
-            Ok(if failed.is_empty() {
+            Ok(if o.partial.is_empty() && o.failed.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -186,7 +213,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             let runs = aggregate::find_runs(&dirs)?;
             anyhow::ensure!(
                 !runs.is_empty(),
-                "no complete run folders (with manifest.json) under {dirs:?}"
+                "no finished run folders (with a complete or partial manifest.json) under {dirs:?}"
             );
             let aggs = aggregate::aggregate(&runs);
             let out = out.unwrap_or_else(|| dirs[0].clone());

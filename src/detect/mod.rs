@@ -653,6 +653,8 @@ fn subject_items(e: &Examples, attack: &str) -> (Vec<usize>, Vec<bool>) {
 /// `seed`. With `plot_dir`, one ROC SVG per detector and attack
 /// (`detect_roc_<detector>_<attack>.svg`) shows the first repetition of `real` and of each pure
 /// generator. Ratio rows (see the module docs) come last when `cfg.ratio_rows`.
+///
+/// Fails when any generator fails; [`evaluate_isolated`] keeps the others instead.
 pub fn evaluate(
     real_train: &[HostTraffic],
     synthetic: &[(&str, &[HostTraffic])],
@@ -661,6 +663,40 @@ pub fn evaluate(
     seed: u64,
     plot_dir: Option<&Path>,
 ) -> Result<Vec<MetricRow>> {
+    let out = evaluate_isolated(real_train, synthetic, test, cfg, seed, plot_dir)?;
+    match out.failed.into_iter().next() {
+        Some((_, e)) => Err(e),
+        None => Ok(out.rows),
+    }
+}
+
+/// What [`evaluate_isolated`] produced.
+#[derive(Debug)]
+pub struct Isolated {
+    /// The rows of `real` and of every generator that did not fail, as [`evaluate`] writes them.
+    pub rows: Vec<MetricRow>,
+    /// Each failed generator (index into `synthetic`) with the first error of its sources.
+    pub failed: Vec<(usize, Error)>,
+}
+
+/// [`evaluate`], with failures isolated per generator: a generator that has no flows (while it
+/// has sources to train) or whose detector training fails loses its rows and is listed in
+/// [`Isolated::failed`]; the others are evaluated as usual. Failures of `real` (the baseline
+/// every ratio row needs) and bad settings are still errors.
+///
+/// A failed generator keeps its place among the sources, and each source's training draws
+/// from a seed derived from that place while the bootstrap resamples are shared by all
+/// sources: every other generator's rows are therefore bit for bit those of a run in which the
+/// failed one had succeeded. Callers pass a generator that failed before this step as an empty
+/// slice for the same reason (it is then listed as failed here too).
+pub fn evaluate_isolated(
+    real_train: &[HostTraffic],
+    synthetic: &[(&str, &[HostTraffic])],
+    test: &[HostTraffic],
+    cfg: &DetectConfig,
+    seed: u64,
+    plot_dir: Option<&Path>,
+) -> Result<Isolated> {
     if cfg.seeds == 0 {
         return Err(Error::Spec {
             key: "detect.seeds".into(),
@@ -695,12 +731,16 @@ pub fn evaluate(
         generator: None,
         share: 1.0,
     }];
+    let mut failed: Vec<(usize, Error)> = Vec::new();
+    let mut gen_failed = vec![false; synthetic.len()];
     for (g, (name, _)) in synthetic.iter().enumerate() {
         for &r in cfg.real_shares.iter().filter(|&&r| r < 1.0) {
-            if syn[g].is_empty() {
-                return Err(Error::Invalid(format!(
-                    "detect: generator `{name}` has no flows"
-                )));
+            if syn[g].is_empty() && !gen_failed[g] {
+                gen_failed[g] = true;
+                failed.push((
+                    g,
+                    Error::Invalid(format!("detect: generator `{name}` has no flows")),
+                ));
             }
             sources.push(Source {
                 name: source_name(name, r),
@@ -714,10 +754,14 @@ pub fn evaluate(
     let jobs: Vec<(usize, usize)> = (0..sources.len())
         .flat_map(|s| (0..cfg.seeds).map(move |k| (s, k)))
         .collect();
-    let preds: Vec<Preds> = jobs
+    // `None` for the sources of a generator that failed above: not trained, place kept.
+    let outcomes: Vec<Option<Result<Preds>>> = jobs
         .par_iter()
         .map(|&(s, k)| {
             let src = &sources[s];
+            if src.generator.is_some_and(|g| gen_failed[g]) {
+                return None;
+            }
             let mut rng = StdRng::seed_from_u64(mix(mix(seed, s as u64), k as u64));
             let n_real = ((src.share * n_train as f64).round() as usize).min(n_train);
             let mut train = Examples::default();
@@ -729,9 +773,35 @@ pub fn evaluate(
                     train.push_from(&syn[g], i);
                 }
             }
-            train_and_predict(&train, &clean, &attacked, cfg, mix(seed ^ 0x5eed, k as u64))
+            Some(train_and_predict(
+                &train,
+                &clean,
+                &attacked,
+                cfg,
+                mix(seed ^ 0x5eed, k as u64),
+            ))
         })
-        .collect::<Result<_>>()?;
+        .collect();
+    let mut per_source: Vec<Vec<Preds>> = (0..sources.len())
+        .map(|_| Vec::with_capacity(cfg.seeds))
+        .collect();
+    for (&(s, _), out) in jobs.iter().zip(outcomes) {
+        match (out, sources[s].generator) {
+            (None, _) => {}
+            (Some(Ok(p)), _) => per_source[s].push(p),
+            (Some(Err(e)), None) => return Err(e),
+            (Some(Err(e)), Some(g)) => {
+                if !gen_failed[g] {
+                    gen_failed[g] = true;
+                    failed.push((g, e));
+                }
+            }
+        }
+    }
+    // The sources that get rows: `real` and those of generators that did not fail.
+    let kept: Vec<usize> = (0..sources.len())
+        .filter(|&s| sources[s].generator.is_none_or(|g| !gen_failed[g]))
+        .collect();
 
     tracing::debug!(
         "detect: {} trainings in {:.1} s",
@@ -739,9 +809,9 @@ pub fn evaluate(
         t_train.elapsed().as_secs_f64()
     );
     let t_stats = std::time::Instant::now();
-    let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
-    let by_source: Vec<&[Preds]> = preds.chunks(cfg.seeds).collect();
-    let per_source = all_source_rows(
+    let names: Vec<&str> = kept.iter().map(|&s| sources[s].name.as_str()).collect();
+    let by_source: Vec<&[Preds]> = kept.iter().map(|&s| per_source[s].as_slice()).collect();
+    let per_source_rows = all_source_rows(
         &names,
         &by_source,
         &clean,
@@ -749,7 +819,7 @@ pub fn evaluate(
         cfg,
         mix(seed, 0xb007),
     );
-    let mut rows: Vec<MetricRow> = per_source.into_iter().flatten().collect();
+    let mut rows: Vec<MetricRow> = per_source_rows.into_iter().flatten().collect();
     tracing::debug!(
         "detect: metrics and bootstrap intervals of {} sources in {:.1} s",
         sources.len(),
@@ -763,14 +833,14 @@ pub fn evaluate(
                 if !labels.iter().any(|&l| l) || labels.iter().all(|&l| l) {
                     continue;
                 }
-                let curves: Vec<(String, Vec<(f64, f64)>)> = sources
+                let curves: Vec<(String, Vec<(f64, f64)>)> = kept
                     .iter()
-                    .enumerate()
+                    .map(|&s| (s, &sources[s]))
                     .filter(|(_, src)| src.generator.is_none() || src.share <= 0.0)
                     .map(|(s, src)| {
                         let sc: Vec<f64> = items
                             .iter()
-                            .map(|&i| preds[s * cfg.seeds].score[d][i])
+                            .map(|&i| per_source[s][0].score[d][i])
                             .collect();
                         (
                             src.name.clone(),
@@ -787,7 +857,7 @@ pub fn evaluate(
         let ratios = ratio_rows(&rows);
         rows.extend(ratios);
     }
-    Ok(rows)
+    Ok(Isolated { rows, failed })
 }
 
 /// `ratio_<metric>` rows: for every non-`real` row of a base metric (see [`METRICS`]) whose
@@ -1199,6 +1269,44 @@ mod tests {
     fn fixture(path: &str, ip: &str) -> HostTraffic {
         let flows = read_flows(Path::new(path)).unwrap();
         host_view(&flows, &[crate::data::flow::parse_ipv4(ip).unwrap()]).remove(0)
+    }
+
+    #[test]
+    fn a_generator_without_flows_fails_alone_and_keeps_its_place() {
+        let m = fixture("tests/data/day_1_42.219.145.151.csv", "42.219.145.151");
+        let train = vec![m.window(0, at(12))];
+        let test = vec![fixture(
+            "tests/data/day_1_42.219.152.127.csv",
+            "42.219.152.127",
+        )];
+        let cfg = DetectConfig {
+            real_shares: vec![1.0, 0.5, 0.0],
+            ..quick_cfg()
+        };
+        let empty: Vec<HostTraffic> = Vec::new();
+        let all_ok = evaluate(
+            &train,
+            &[("first", &train), ("replay", &train)],
+            &test,
+            &cfg,
+            1,
+            None,
+        )
+        .unwrap();
+        let with_empty = [("first", &empty[..]), ("replay", &train[..])];
+        let iso = evaluate_isolated(&train, &with_empty, &test, &cfg, 1, None).unwrap();
+        assert_eq!(iso.failed.len(), 1);
+        assert_eq!(iso.failed[0].0, 0);
+        assert!(iso.failed[0].1.to_string().contains("`first` has no flows"));
+        // The others' rows are bit for bit those of the run in which `first` succeeded.
+        let want: Vec<MetricRow> = all_ok
+            .into_iter()
+            .filter(|r| r.generator != "first" && !r.generator.starts_with("first+"))
+            .collect();
+        assert!(want.iter().any(|r| r.generator == "replay"));
+        assert_eq!(iso.rows, want);
+        // `evaluate` still fails as a whole.
+        assert!(evaluate(&train, &with_empty, &test, &cfg, 1, None).is_err());
     }
 
     #[test]

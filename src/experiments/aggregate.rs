@@ -5,10 +5,20 @@
 //! (`mean ± t(0.975, n-1) · sd / √n`). With a single seed the run's own CI (e.g. a bootstrap
 //! interval) is carried over. `sources.csv` lists every run folder used, so each number traces
 //! to its manifest.
+//!
+//! Partial runs (a generator failed, see [`crate::run`]) are used with the rows they wrote:
+//! the figures of their ok generators, and of the steps that succeeded for a failed one, are
+//! exactly those the run would have written had every generator succeeded (every evaluation is
+//! seeded per generator; detect's by the generator's place in the spec, which a failed one
+//! keeps), so they aggregate with complete runs' figures. A failed step wrote no
+//! rows, so its figures aggregate over fewer seeds, which the `seeds` column shows; the failure
+//! itself is a `status`/`failed` row (value 1, `seeds` = the runs in which that step failed).
+//! `sources.csv` gives each run's status and failed generators, and every partial run is
+//! named in a warning.
 
 use crate::error::{Error, Result};
 use crate::report::{MetricRow, read_metrics};
-use crate::run::manifest::Manifest;
+use crate::run::manifest::{Manifest, RunStatus};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -20,7 +30,8 @@ pub struct FoundRun {
     pub rows: Vec<MetricRow>,
 }
 
-/// Find complete runs under `roots` (any depth); incomplete folders are skipped with a warning.
+/// Find finished runs (complete or partial) under `roots` (any depth); folders of unfinished
+/// runs are skipped with a warning, partial ones used with a warning naming the failures.
 pub fn find_runs(roots: &[PathBuf]) -> Result<Vec<FoundRun>> {
     let mut out = Vec::new();
     for root in roots {
@@ -34,9 +45,16 @@ fn walk(dir: &Path, out: &mut Vec<FoundRun>) -> Result<()> {
     let m = dir.join("manifest.json");
     if m.is_file() {
         let manifest = Manifest::read(&m)?;
-        if manifest.status != "complete" {
-            tracing::warn!(dir = %dir.display(), "skipping incomplete run");
+        if !manifest.status.is_finished() {
+            tracing::warn!(dir = %dir.display(), "skipping unfinished run");
             return Ok(());
+        }
+        if manifest.status == RunStatus::Partial {
+            tracing::warn!(
+                dir = %dir.display(),
+                failed = %failed_list(&manifest),
+                "partial run: using the figures it wrote"
+            );
         }
         let rows = read_metrics(&dir.join("metrics.csv"))?;
         out.push(FoundRun {
@@ -57,6 +75,15 @@ fn walk(dir: &Path, out: &mut Vec<FoundRun>) -> Result<()> {
         walk(&s, out)?;
     }
     Ok(())
+}
+
+/// `<generator>: <error>; ...` of a run's failed generators (empty for a complete run).
+fn failed_list(m: &Manifest) -> String {
+    m.failed_generators()
+        .iter()
+        .map(|(g, e)| format!("{g}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Label of a run's group: experiment plus its non-seed cell keys.
@@ -167,20 +194,23 @@ pub fn write_report(runs: &[FoundRun], aggs: &[Aggregate], out: &Path) -> Result
         );
     }
     crate::data::write::atomic_write_str(&out.join("summary.csv"), &s)?;
-    let mut src = String::from("dir,experiment,run_id,seed,spec_hash,git_revision,cell\n");
+    let mut src =
+        String::from("dir,experiment,run_id,seed,spec_hash,git_revision,cell,status,failed\n");
     for r in runs {
         let m = &r.manifest;
         let cell: Vec<String> = m.cell.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let _ = writeln!(
             src,
-            "{},{},{},{},{},{},\"{}\"",
+            "{},{},{},{},{},{},\"{}\",{},\"{}\"",
             r.dir.display(),
             m.experiment,
             m.run_id,
             m.seed,
             m.spec_hash,
             m.git_revision.clone().unwrap_or_default(),
-            cell.join("; ").replace('"', "'")
+            cell.join("; ").replace('"', "'"),
+            m.status,
+            failed_list(m).replace('"', "'")
         );
     }
     crate::data::write::atomic_write_str(&out.join("sources.csv"), &src)?;

@@ -4,9 +4,16 @@
 //! keys are dotted spec paths and whose values are arrays: `"stan.window" = [1, 3, 5, 10]`,
 //! `seed = [1, 2, 3]`. Cells are the Cartesian product, in sorted key order. Each cell is a
 //! plain spec with its own hash and run folder, so a finished cell is recognised by its
-//! complete manifest and skipped: an interrupted sweep resumes where it stopped.
+//! manifest and skipped: an interrupted sweep resumes where it stopped.
+//!
+//! A cell whose run is `partial` (a generator failed, see [`crate::run`]) counts as finished
+//! and is not run again: the same spec and seed would fail the same way, at the full cost of
+//! the run. It is listed as partial, and makes the sweep exit non-zero, every time the sweep
+//! is run, so it cannot pass for a complete cell; delete its folder to run it again (after a
+//! code fix, say). `stan report` uses the figures it wrote.
 
 use crate::error::{Error, Result};
+use crate::run::manifest::{Manifest, RunStatus};
 use crate::spec::{Spec, set_key};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -120,10 +127,49 @@ pub fn expand(root: toml::Value, grid: toml::Value, origin: &str) -> Result<Vec<
     Ok(cells)
 }
 
-/// Whether a run folder holds a finished run.
+/// Whether a run folder holds a complete run (every generator ok).
 pub fn is_complete(dir: &Path) -> bool {
-    crate::run::manifest::Manifest::read(&dir.join("manifest.json"))
-        .is_ok_and(|m| m.status == "complete")
+    run_status(dir) == Some(RunStatus::Complete)
+}
+
+/// The status of the run in a folder; `None` when it has no readable manifest (never run, or
+/// stopped before the end).
+pub fn run_status(dir: &Path) -> Option<RunStatus> {
+    Manifest::read(&dir.join("manifest.json"))
+        .ok()
+        .map(|m| m.status)
+}
+
+/// What [`run_local`] did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LocalSweep {
+    /// Cells run by this call that wrote their folder (complete or partial).
+    pub ran: usize,
+    /// Cells skipped because their folder already held a complete run.
+    pub already_complete: usize,
+    /// Cells whose folder holds a partial run, run by this call or kept from an earlier one
+    /// (not run again): `<run-id> <cell>: <failed generators>`.
+    pub partial: Vec<String>,
+    /// Cells whose run ended without a manifest: `<run-id> <cell>`.
+    pub failed: Vec<String>,
+}
+
+/// `<run-id> <cell>: <generator>: <error>; ...` of a partial run folder.
+fn partial_line(cell: &Cell, dir: &Path) -> String {
+    let failed = Manifest::read(&dir.join("manifest.json"))
+        .map(|m| {
+            m.failed_generators()
+                .iter()
+                .map(|(g, e)| format!("{g}: {e}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default();
+    format!(
+        "{} {:?}: {failed}",
+        cell.spec.run_id(),
+        cell.spec.sweep_cell
+    )
 }
 
 /// Write every cell's TOML to `<out>/<name>/cells/<run-id>.toml`; returns the paths.
@@ -141,22 +187,27 @@ pub fn write_cells(cells: &[Cell], out: &Path) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
-/// Run the cells that are not complete yet, `jobs` at a time, each in its own `stan run`
-/// subprocess (a crash or kill loses only that cell). Returns (ran, skipped, failed).
-pub fn run_local(
-    exe: &Path,
-    cells: &[Cell],
-    out: &Path,
-    jobs: usize,
-) -> Result<(usize, usize, Vec<String>)> {
+/// Run the cells that are not finished yet (no complete or partial manifest), `jobs` at a
+/// time, each in its own `stan run` subprocess (a crash or kill loses only that cell).
+pub fn run_local(exe: &Path, cells: &[Cell], out: &Path, jobs: usize) -> Result<LocalSweep> {
     let paths = write_cells(cells, out)?;
-    let todo: Vec<(usize, &Cell)> = cells
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| !is_complete(&crate::run::run_dir(&c.spec, out)))
-        .collect();
-    let skipped = cells.len() - todo.len();
-    tracing::info!(cells = cells.len(), skipped, to_run = todo.len(), "sweep");
+    let mut outcome = LocalSweep::default();
+    let mut todo: Vec<(usize, &Cell)> = Vec::new();
+    for (i, c) in cells.iter().enumerate() {
+        let dir = crate::run::run_dir(&c.spec, out);
+        match run_status(&dir) {
+            Some(RunStatus::Complete) => outcome.already_complete += 1,
+            Some(RunStatus::Partial) => outcome.partial.push(partial_line(c, &dir)),
+            _ => todo.push((i, c)),
+        }
+    }
+    tracing::info!(
+        cells = cells.len(),
+        complete = outcome.already_complete,
+        partial = outcome.partial.len(),
+        to_run = todo.len(),
+        "sweep"
+    );
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failed = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -169,13 +220,28 @@ pub fn run_local(
                 if !matches!(status, Ok(s) if s.success())
                     && let Ok(mut f) = failed.lock()
                 {
-                    f.push(format!("{} {:?}", cell.spec.run_id(), cell.spec.sweep_cell));
+                    f.push(ci);
                 }
             });
         }
     });
-    let failed = failed.into_inner().unwrap_or_default();
-    Ok((todo.len() - failed.len(), skipped, failed))
+    // A cell whose `stan run` exited non-zero is partial when it wrote its manifest, failed
+    // when it did not.
+    let mut failed = failed.into_inner().unwrap_or_default();
+    failed.sort_unstable();
+    for ci in failed {
+        let cell = &cells[ci];
+        let dir = crate::run::run_dir(&cell.spec, out);
+        if run_status(&dir) == Some(RunStatus::Partial) {
+            outcome.partial.push(partial_line(cell, &dir));
+        } else {
+            outcome
+                .failed
+                .push(format!("{} {:?}", cell.spec.run_id(), cell.spec.sweep_cell));
+        }
+    }
+    outcome.ran = todo.len() - outcome.failed.len();
+    Ok(outcome)
 }
 
 /// A Slurm job-array script: one array task per cell, resources from the first cell's spec.

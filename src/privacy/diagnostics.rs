@@ -5,7 +5,9 @@
 //! 0.5 the ideal DCR share) and a synthetic sample S'.
 //!
 //! * `dcr_share` (subject `member`): share of S' rows with `d_1(s, M') < d_1(s, N')`, ties
-//!   counted half (unbiased under the null; NetFlow has many exact ties); ideal 0.5.
+//!   counted half (unbiased under the null; NetFlow has many exact ties); ideal 0.5. A tie is
+//!   an exact tie at any distance, not only at 0: both distances are recomputed in the
+//!   original feature coordinates ([`NnIndex`]), not taken from the two trees' rotations.
 //! * `exact_copy_share` (`member` / `nonmember`): share of S' rows whose [`RowKey`] occurs in M'
 //!   (resp. N').
 //! * `dcr_p5`: 5th percentile (linear interpolation) of `d_1(s, M')` (resp. N').
@@ -187,6 +189,33 @@ mod tests {
         assert!((s - 0.5).abs() < 1e-15);
         assert_eq!(closer_share(&[0.0], &[1.0], 0..1), Some(1.0));
         assert_eq!(closer_share(&[], &[], 0..0), None);
+    }
+
+    #[test]
+    fn dcr_share_counts_exact_nonzero_ties_half() {
+        // Every synthetic row is exactly as far from its nearest member row as from its
+        // nearest non-member row, at a non-zero distance, and the two k-d trees rotate
+        // differently (nn::mirror_ties): each is a tie, so the share is exactly 1/2.
+        let (s, a, b) = super::super::nn::mirror_ties(400, 3);
+        let rows_of = |f: Vec<Feature>| Rows {
+            feats: f,
+            ..Rows::default()
+        };
+        let (mem, non, syn) = (rows_of(a), rows_of(b), rows_of(s));
+        let out = rows("g", &mem, &non, &syn, &syn, 20, 1).unwrap();
+        let share = out
+            .iter()
+            .find(|r| r.metric == "dcr_share")
+            .expect("dcr_share row");
+        assert_eq!(share.value, 0.5);
+        assert_eq!((share.ci_low, share.ci_high), (Some(0.5), Some(0.5)));
+        let p5 = |subject: &str| {
+            out.iter()
+                .find(|r| r.metric == "dcr_p5" && r.subject == subject)
+                .map(|r| r.value)
+        };
+        assert!(p5("member").is_some_and(|v| v > 0.0));
+        assert_eq!(p5("member"), p5("nonmember"));
     }
 
     #[test]

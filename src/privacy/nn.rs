@@ -10,6 +10,17 @@
 //! matter. [`brute_nearest_k`] is a blocked rayon brute force used as the reference in tests.
 //! All distances returned are Euclidean (not squared), in feature units (see
 //! [`super::features`]).
+//!
+//! The tree only *finds* the neighbours: every distance returned is recomputed from the
+//! original (unrotated) coordinates of the query and of the neighbour found ([`dist2`]), and
+//! radius counts are decided the same way. Why: two indices have different rotations, so a
+//! point at the same true distance from a query in each would come back as two values that
+//! differ in the last bits, and a comparison across indices (the DCR share's `d(s, M') <
+//! d(s, N')`, `dcr_ref`'s `d(x, S) - d(x, R)`, the density ratio) would decide an exact
+//! non-zero tie by rounding instead of counting it as a tie. Recomputed, equal distances are
+//! bitwise equal whatever index they come from. The neighbour itself is exact up to the
+//! rotation's rounding: where two points lie within ~1e-15 (relative) of the same distance the
+//! tree may return either, and the distance returned is then that point's own.
 
 use super::features::{DIM, Feature, dist2};
 use crate::error::{Error, Result};
@@ -22,8 +33,15 @@ pub struct NnIndex {
     tree: Option<ImmutableKdTree<f64, DIM>>,
     /// Row-major rotation: `y_i = sum_j rot[i][j] x_j`.
     rot: Box<[[f64; DIM]; DIM]>,
-    n: usize,
+    /// The indexed points in their own coordinates, in the tree's item order: the distances
+    /// returned are computed from these (see the module docs).
+    points: Vec<Feature>,
 }
+
+/// Relative and absolute slack of the radius a tree is asked for in [`NnIndex::count_within`]
+/// before the exact test on the original coordinates: far above the rotation's rounding
+/// (~1e-15 of the coordinates' size), so no point inside the radius is missed.
+const RADIUS_SLACK: f64 = 1e-9;
 
 /// Eigenvectors of a symmetric matrix (cyclic Jacobi), as rows, sorted by decreasing
 /// eigenvalue.
@@ -141,15 +159,20 @@ impl NnIndex {
         Ok(NnIndex {
             tree,
             rot,
-            n: points.len(),
+            points: points.to_vec(),
         })
     }
 
     pub fn len(&self) -> usize {
-        self.n
+        self.points.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.n == 0
+        self.points.is_empty()
+    }
+
+    /// Euclidean distance from `q` to indexed point `item`, in the original coordinates.
+    fn dist(&self, q: &Feature, item: u32) -> f64 {
+        dist2(q, &self.points[item as usize]).sqrt()
     }
 
     fn rotated(&self, queries: &[Feature]) -> Vec<Feature> {
@@ -165,7 +188,8 @@ impl NnIndex {
                 .nearest_one::<SquaredEuclidean<f64>>()
                 .execute()
                 .iter()
-                .map(|r| r.distance.sqrt())
+                .zip(queries)
+                .map(|(r, q)| self.dist(q, r.item))
                 .collect(),
         }
     }
@@ -183,8 +207,9 @@ impl NnIndex {
                 .nearest_n::<SquaredEuclidean<f64>>(nz)
                 .execute()
                 .into_iter()
-                .map(|res| {
-                    let mut d: Vec<f64> = res.iter().map(|r| r.distance.sqrt()).collect();
+                .zip(queries)
+                .map(|(res, q)| {
+                    let mut d: Vec<f64> = res.iter().map(|r| self.dist(q, r.item)).collect();
                     d.sort_by(f64::total_cmp);
                     d.resize(k, f64::INFINITY);
                     d
@@ -201,13 +226,17 @@ impl NnIndex {
                 if radius <= 0.0 {
                     return vec![0; queries.len()];
                 }
+                // The tree finds every point within a slightly larger radius; the distance in
+                // the original coordinates, the one `nearest` returns, decides the strict
+                // boundary (module docs), so a radius taken from `nearest` is exact.
+                let wide = radius * (1.0 + RADIUS_SLACK) + RADIUS_SLACK;
                 t.query_batch(&self.rotated(queries))
-                    .within::<SquaredEuclidean<f64>>(radius * radius)
-                    .exclusive_boundaries()
+                    .within::<SquaredEuclidean<f64>>(wide * wide)
                     .unsorted()
                     .execute()
                     .iter()
-                    .map(|v| v.len())
+                    .zip(queries)
+                    .map(|(v, q)| v.iter().filter(|r| self.dist(q, r.item) < radius).count())
                     .collect()
             }
         }
@@ -236,10 +265,84 @@ pub fn brute_nearest_k(points: &[Feature], queries: &[Feature], k: usize) -> Vec
         .collect()
 }
 
+/// Test data with exact non-zero ties across two indices: queries `s_i` and two point sets
+/// `a_i = s_i + e_i`, `b_i = s_i - e_i` (returned as `(s, a, b)`). Every coordinate is a
+/// multiple of 1/256 below 2^11, so both differences equal `e_i` exactly and
+/// `dist2(s_i, a_i) == dist2(s_i, b_i)` bitwise; the `s_i` lie 4 apart on the first axis, far
+/// more than any `|e_i|` (< 0.2), so `a_i` and `b_i` are the nearest points of `s_i` in each set.
+#[cfg(test)]
+pub(crate) fn mirror_ties(n: usize, seed: u64) -> (Vec<Feature>, Vec<Feature>, Vec<Feature>) {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (mut s, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let mut q = [0.0; DIM];
+        let mut e = [0.0; DIM];
+        for (qj, ej) in q.iter_mut().zip(e.iter_mut()) {
+            *qj = rng.random_range(0..64) as f64 / 64.0;
+            *ej = rng.random_range(-8..=8) as f64 / 256.0;
+        }
+        q[0] += 4.0 * i as f64;
+        e[1] = 3.0 / 256.0; // never the zero vector: the tie is at a non-zero distance
+        s.push(q);
+        a.push(std::array::from_fn(|j| q[j] + e[j]));
+        b.push(std::array::from_fn(|j| q[j] - e[j]));
+    }
+    (s, a, b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
+
+    /// Distance to the nearest point as the tree alone computes it, in rotated coordinates
+    /// (what [`NnIndex::nearest`] returned before it recomputed distances).
+    fn rotated_nearest(idx: &NnIndex, queries: &[Feature]) -> Vec<f64> {
+        idx.tree
+            .as_ref()
+            .unwrap()
+            .query_batch(&idx.rotated(queries))
+            .nearest_one::<SquaredEuclidean<f64>>()
+            .execute()
+            .iter()
+            .map(|r| r.distance.sqrt())
+            .collect()
+    }
+
+    #[test]
+    fn exact_ties_across_indices_stay_exact() {
+        let (s, a, b) = mirror_ties(400, 3);
+        let (ia, ib) = (NnIndex::new(&a).unwrap(), NnIndex::new(&b).unwrap());
+        // The two indices rotate differently, and in rotated coordinates some of these exact
+        // ties come out unequal: the case the recomputation exists for.
+        let (ra, rb) = (rotated_nearest(&ia, &s), rotated_nearest(&ib, &s));
+        let broken = (0..s.len()).filter(|&i| ra[i] != rb[i]).count();
+        assert!(
+            broken > 0,
+            "no tie broken by rotation: the test lost its point"
+        );
+        let (da, db) = (ia.nearest(&s), ib.nearest(&s));
+        let (ka, kb) = (ia.nearest_k(&s, 2), ib.nearest_k(&s, 2));
+        for i in 0..s.len() {
+            let want = dist2(&s[i], &a[i]).sqrt();
+            assert!(want > 0.0);
+            assert_eq!(da[i].to_bits(), want.to_bits(), "query {i}");
+            assert_eq!(db[i].to_bits(), want.to_bits(), "query {i}");
+            assert_eq!(ka[i][0].to_bits(), want.to_bits(), "query {i}");
+            assert_eq!(kb[i][0].to_bits(), want.to_bits(), "query {i}");
+        }
+        // A radius equal to a returned distance excludes that point on both sides (strict),
+        // and a radius just above it includes it.
+        for i in [0, 17, 399] {
+            let q = &s[i..=i];
+            assert_eq!(ia.count_within(q, da[i]), vec![0]);
+            assert_eq!(ib.count_within(q, db[i]), vec![0]);
+            let up = da[i] * (1.0 + 1e-12);
+            assert_eq!(ia.count_within(q, up), vec![1]);
+            assert_eq!(ib.count_within(q, up), vec![1]);
+        }
+    }
 
     /// Clustered, quantised points with many exact duplicates, like encoded NetFlow.
     fn cloud(n: usize, seed: u64) -> Vec<Feature> {

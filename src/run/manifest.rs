@@ -31,13 +31,77 @@ impl Stages {
     }
 }
 
+/// Whether a run wrote every figure it was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Still running, or stopped before its files were written; never on a finished folder,
+    /// since the manifest is written last.
+    Running,
+    /// Every file written, every generator `ok`.
+    Complete,
+    /// Every file written, but at least one generator `failed` (a step of it is missing from
+    /// `metrics.csv`; see [`GeneratorInfo::status`]).
+    Partial,
+}
+
+impl RunStatus {
+    /// Whether the run got to the end and wrote all its files (complete or partial): such a
+    /// folder is not run again by `stan sweep` (its spec and seed would fail the same way).
+    pub fn is_finished(self) -> bool {
+        matches!(self, RunStatus::Complete | RunStatus::Partial)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunStatus::Running => "running",
+            RunStatus::Complete => "complete",
+            RunStatus::Partial => "partial",
+        })
+    }
+}
+
+/// Whether every step of one generator succeeded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GeneratorStatus {
+    /// Fitted, rolled out (with at least one flow) and evaluated by every evaluation asked for.
+    /// Manifests of revision 0bca5b4 and earlier have no generator status and are complete
+    /// runs: `ok` by default.
+    #[default]
+    Ok,
+    /// A step failed; `error` says which and why, and the step's rows are missing.
+    Failed,
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct GeneratorInfo {
+    #[serde(default)]
+    pub status: GeneratorStatus,
+    /// Every failed step of this generator as `<step>: <message>`, joined by `; `. Steps:
+    /// `generate` (fit and roll-out, or no flows rolled out: nothing else is then evaluated),
+    /// `fidelity`, `detect`, `privacy`, `privacy.shadow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub hosts: usize,
     pub flows: usize,
     pub seconds: f64,
     /// Generator-specific details (training report, redraw counts, throughput, ...).
     pub details: serde_json::Value,
+}
+
+impl GeneratorInfo {
+    /// Mark `step` failed with `message`.
+    pub fn fail(&mut self, step: &str, message: &str) {
+        self.status = GeneratorStatus::Failed;
+        let line = format!("{step}: {message}");
+        self.error = Some(match self.error.take() {
+            Some(e) => format!("{e}; {line}"),
+            None => line,
+        });
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -64,8 +128,9 @@ pub struct SplitInfo {
 pub struct Manifest {
     pub experiment: String,
     pub run_id: String,
-    /// `running` until every file is written, then `complete`.
-    pub status: String,
+    /// `running` until every file is written, then `complete`, or `partial` when a generator
+    /// failed ([`RunStatus`]).
+    pub status: RunStatus,
     pub seed: u64,
     pub spec_hash: String,
     pub spec: serde_json::Value,
@@ -95,7 +160,7 @@ impl Manifest {
         Manifest {
             experiment: spec.name.clone(),
             run_id: spec.run_id(),
-            status: "running".into(),
+            status: RunStatus::Running,
             seed: spec.seed,
             spec_hash: spec.hash(),
             spec: serde_json::to_value(spec).unwrap_or_default(),
@@ -133,10 +198,24 @@ impl Manifest {
         }
     }
 
+    /// Record the stage timings and the final status: `partial` when any generator failed.
     pub fn finish(&mut self, stages: Stages) {
         self.total_seconds = stages.total();
         self.stages = stages;
-        self.status = "complete".into();
+        self.status = if self.failed_generators().is_empty() {
+            RunStatus::Complete
+        } else {
+            RunStatus::Partial
+        };
+    }
+
+    /// `(generator, error)` of every failed generator, by name.
+    pub fn failed_generators(&self) -> Vec<(&str, &str)> {
+        self.generators
+            .iter()
+            .filter(|(_, g)| g.status == GeneratorStatus::Failed)
+            .map(|(n, g)| (n.as_str(), g.error.as_deref().unwrap_or("")))
+            .collect()
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {
@@ -149,5 +228,60 @@ impl Manifest {
         let s = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
         serde_json::from_str(&s)
             .map_err(|e| crate::Error::Other(format!("{}: {e}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_generator_makes_the_run_partial() {
+        let spec = Spec::from_toml("name = \"t\"", "test").unwrap();
+        let mut m = Manifest::new(&spec);
+        assert_eq!(m.status, RunStatus::Running);
+        m.generators.insert("copy".into(), GeneratorInfo::default());
+        m.finish(Stages::default());
+        assert_eq!(m.status, RunStatus::Complete);
+        assert!(m.failed_generators().is_empty());
+
+        let mut g = GeneratorInfo::default();
+        g.fail("privacy", "boom");
+        g.fail("privacy.shadow", "no flows");
+        assert_eq!(g.status, GeneratorStatus::Failed);
+        assert_eq!(
+            g.error.as_deref(),
+            Some("privacy: boom; privacy.shadow: no flows")
+        );
+        m.generators.insert("stan".into(), g);
+        m.finish(Stages::default());
+        assert_eq!(m.status, RunStatus::Partial);
+        assert_eq!(
+            m.failed_generators(),
+            vec![("stan", "privacy: boom; privacy.shadow: no flows")]
+        );
+        assert!(RunStatus::Partial.is_finished() && !RunStatus::Running.is_finished());
+
+        // Lower-case names in JSON; an ok generator carries no `error`.
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["status"], "partial");
+        assert_eq!(v["generators"]["stan"]["status"], "failed");
+        assert_eq!(v["generators"]["copy"]["status"], "ok");
+        assert!(v["generators"]["copy"].get("error").is_none());
+    }
+
+    #[test]
+    fn manifests_without_generator_status_read_as_ok() {
+        // Generator entries as revision 0bca5b4 writes them: no status.
+        let spec = Spec::from_toml("name = \"t\"", "test").unwrap();
+        let mut m = Manifest::new(&spec);
+        m.generators.insert("copy".into(), GeneratorInfo::default());
+        m.finish(Stages::default());
+        let mut v = serde_json::to_value(&m).unwrap();
+        let g = v["generators"]["copy"].as_object_mut().unwrap();
+        g.remove("status");
+        let back: Manifest = serde_json::from_value(v).unwrap();
+        assert_eq!(back.generators["copy"].status, GeneratorStatus::Ok);
+        assert_eq!(back.status, RunStatus::Complete);
     }
 }

@@ -4,7 +4,11 @@
 //! fit each generator and roll it out, evaluate (fidelity, downstream detection, privacy), and
 //! write `results/<experiment>/<run-id>/` with `manifest.json`, `metrics.csv`, tables, plots and
 //! the synthetic flows. Every file is written atomically; `manifest.json` is written last and
-//! only a folder with a manifest whose `status` is `complete` counts as finished.
+//! only a folder with a manifest whose `status` is `complete` or `partial` counts as finished.
+//!
+//! A generator that fails, or one of its evaluation steps, does not end the run: the others
+//! are still evaluated and written, the failure is recorded in the manifest and in
+//! `metrics.csv`, and the run's status is `partial` (`Failures` says how).
 
 pub mod machine;
 pub mod manifest;
@@ -108,72 +112,107 @@ fn run_ugr16(
     let train_seq = stages.time("encode", || encoder.encode_hosts(&p.members_train, p.train))?;
     manifest.encoder = Some(encoder.clone());
 
+    let mut failures = Failures::default();
     let mut synthetic: Vec<(GeneratorName, Vec<HostTraffic>)> = Vec::new();
     for &g in &spec.generators {
         let stage = format!("generator.{}", g.as_str());
         let t0 = std::time::Instant::now();
-        let (hosts, mut info) = stages.time(&stage, || {
+        let made = stages.time(&stage, || {
             synthesize(g, spec, &p, &encoder, &train_seq, dir, opts)
-        })?;
-        info.seconds = t0.elapsed().as_secs_f64();
+        });
+        let seconds = t0.elapsed().as_secs_f64();
+        let path = dir.join("synthetic").join(format!("{}.csv.gz", g.as_str()));
+        // (error, hosts rolled out) of a failed generator.
+        let made = match made {
+            Ok((hosts, info)) => match no_flows(g, &hosts, p.test) {
+                None => Ok((hosts, info)),
+                Some(e) => Err((e, hosts.len())),
+            },
+            Err(e) => Err((e, 0)),
+        };
+        let (hosts, mut info) = match made {
+            Ok(made) => made,
+            Err((e, hosts)) => {
+                failures.record(g, STEP_GENERATE, &e);
+                // No synthetic file for a failed generator, not even one of an earlier attempt.
+                let _ = std::fs::remove_file(&path);
+                let info = GeneratorInfo {
+                    seconds,
+                    hosts,
+                    ..Default::default()
+                };
+                manifest.generators.insert(g.as_str().to_string(), info);
+                continue;
+            }
+        };
+        info.seconds = seconds;
         info.flows = hosts.iter().map(|h| h.flows.len()).sum();
         info.hosts = hosts.len();
         if spec.write_synthetic {
             let flows: Vec<_> = crate::data::hosts::all_flows(&hosts);
-            stages.time("write", || {
-                crate::data::write_flows(
-                    &dir.join("synthetic").join(format!("{}.csv.gz", g.as_str())),
-                    &flows,
-                    true,
-                )
-            })?;
+            stages.time("write", || crate::data::write_flows(&path, &flows, true))?;
         }
         manifest.generators.insert(g.as_str().to_string(), info);
         synthetic.push((g, hosts));
     }
     let seed = spec.seed;
-    let refs: Vec<(&str, &[HostTraffic])> = synthetic
-        .iter()
-        .map(|(g, h)| (g.as_str(), h.as_slice()))
-        .collect();
     let mut rows = Vec::new();
     if spec.evaluates(Evaluation::Fidelity) {
         stages.time("fidelity", || -> Result<()> {
             let real = &p.nonmembers_test;
             rows.extend(fidelity::describe_rows("real", real, &spec.fidelity));
             rows.extend(fidelity::rule_rows("real", real));
-            for (g, h) in &refs {
-                rows.extend(fidelity::evaluate(
-                    g,
-                    real,
-                    h,
-                    &spec.fidelity,
-                    seed ^ hash_name(g),
-                )?);
+            for (g, h) in &synthetic {
+                let name = g.as_str();
+                match fidelity::evaluate(name, real, h, &spec.fidelity, seed ^ hash_name(name)) {
+                    Ok(r) => rows.extend(r),
+                    Err(e) => failures.record(*g, STEP_FIDELITY, &e),
+                }
             }
             if spec.plots && spec.fidelity.plots {
+                let refs: Vec<(&str, &[HostTraffic])> = synthetic
+                    .iter()
+                    .filter(|(g, _)| !failures.failed(*g))
+                    .map(|(g, h)| (g.as_str(), h.as_slice()))
+                    .collect();
                 fidelity::plot_marginals(&dir.join("plots"), real, &refs)?;
             }
             Ok(())
         })?;
     }
     if spec.evaluates(Evaluation::Detect) {
+        // Every generator in its place, one that failed to generate as an empty slice: the
+        // detection sources are seeded by place (detect::evaluate_isolated).
+        let all: Vec<(&str, &[HostTraffic])> = spec
+            .generators
+            .iter()
+            .map(|g| {
+                let hosts = synthetic.iter().find(|(s, _)| s == g).map(|(_, h)| h);
+                (g.as_str(), hosts.map_or(&[][..], |h| h.as_slice()))
+            })
+            .collect();
         let plot_dir = dir.join("plots");
         let det = stages.time("detect", || {
-            crate::detect::evaluate(
+            crate::detect::evaluate_isolated(
                 &p.members_train,
-                &refs,
+                &all,
                 &p.nonmembers_test,
                 &spec.detect,
                 seed ^ hash_name("detect"),
                 spec.plots.then_some(plot_dir.as_path()),
             )
         })?;
+        for (i, e) in &det.failed {
+            let g = spec.generators[*i];
+            if !failures.failed_at(g, STEP_GENERATE) {
+                failures.record(g, STEP_DETECT, e);
+            }
+        }
         crate::data::write::atomic_write_str(
             &dir.join("detect_headline.md"),
-            &crate::detect::headline_table(&det),
+            &crate::detect::headline_table(&det.rows),
         )?;
-        rows.extend(det);
+        rows.extend(det.rows);
     }
     if spec.evaluates(Evaluation::Privacy) {
         let job = FitJob {
@@ -196,18 +235,23 @@ fn run_ugr16(
             let pseed = seed ^ hash_name(g.as_str()) ^ hash_name("privacy");
             let report = stages.time("privacy", || {
                 privacy::evaluate_detailed(g.as_str(), &input, &spec.privacy, pseed)
-            })?;
-            if spec.plots {
-                let curves = report.curves();
-                let plots = dir.join("plots");
-                std::fs::create_dir_all(&plots).map_err(|e| Error::io(&plots, e))?;
-                privacy::plot::plot_roc(
-                    &plots.join(format!("privacy_roc_{}.svg", g.as_str())),
-                    &format!("membership inference: {}", g.as_str()),
-                    &curves,
-                )?;
+            });
+            match report {
+                Ok(report) => {
+                    if spec.plots {
+                        let curves = report.curves();
+                        let plots = dir.join("plots");
+                        std::fs::create_dir_all(&plots).map_err(|e| Error::io(&plots, e))?;
+                        privacy::plot::plot_roc(
+                            &plots.join(format!("privacy_roc_{}.svg", g.as_str())),
+                            &format!("membership inference: {}", g.as_str()),
+                            &curves,
+                        )?;
+                    }
+                    rows.extend(report.rows);
+                }
+                Err(e) => failures.record(*g, STEP_PRIVACY, &e),
             }
-            rows.extend(report.rows);
             if spec.shadow_generators.contains(g) {
                 let retrain = |train: &[HostTraffic], s: u64| -> Result<Vec<HostTraffic>> {
                     let seq = encoder.encode_hosts(train, p.train)?;
@@ -221,12 +265,102 @@ fn run_ugr16(
                         &retrain,
                         pseed ^ 0x5AD0,
                     )
-                })?;
-                rows.extend(shadow);
+                });
+                match shadow {
+                    Ok(r) => rows.extend(r),
+                    Err(e) => failures.record(*g, STEP_SHADOW, &e),
+                }
             }
         }
     }
-    Ok(rows)
+    Ok(failures.finish(manifest, rows))
+}
+
+/// Steps of a generator whose failure the run survives (see [`Failures`]); the names appear
+/// in the manifest's `error` and as subjects of the `status` rows.
+const STEP_GENERATE: &str = "generate";
+const STEP_FIDELITY: &str = "fidelity";
+const STEP_DETECT: &str = "detect";
+const STEP_PRIVACY: &str = "privacy";
+const STEP_SHADOW: &str = "privacy.shadow";
+
+/// Section and metric of the rows that record a failed step in `metrics.csv`.
+pub const STATUS_SECTION: &str = "status";
+pub const FAILED_METRIC: &str = "failed";
+
+/// The failed steps of a run's generators, in the order they happened.
+///
+/// Failure isolation: one generator failing must not cost the others' results. A generator
+/// whose fit or roll-out returns an error, or that rolls out no flow, is left out of every
+/// evaluation (step `generate`); an evaluation that fails for one generator (`fidelity`,
+/// `detect`, `privacy`, `privacy.shadow`) loses only that generator's rows of that step. The
+/// run still writes every file; each failure becomes its generator's `status = failed` and
+/// `error` in the manifest and one row in `metrics.csv`:
+/// `status,<generator>,failed,<step>,1,,,0` (no CI, `n` 0; the message is in the manifest, as
+/// `metrics.csv` has no text column). The run's status is then `partial` and `stan run` exits
+/// non-zero. Errors that are not one generator's (the real data, the encoder, the real-trained
+/// detectors, writing files) end the run without a manifest.
+#[derive(Default)]
+struct Failures(Vec<(GeneratorName, &'static str, String)>);
+
+impl Failures {
+    fn record(&mut self, g: GeneratorName, step: &'static str, e: &Error) {
+        tracing::error!(
+            generator = g.as_str(),
+            step,
+            error = %e,
+            "generator step failed; the run goes on without it"
+        );
+        self.0.push((g, step, e.to_string()));
+    }
+
+    /// Whether any step of `g` failed so far.
+    fn failed(&self, g: GeneratorName) -> bool {
+        self.0.iter().any(|(h, _, _)| *h == g)
+    }
+
+    fn failed_at(&self, g: GeneratorName, step: &str) -> bool {
+        self.0.iter().any(|(h, s, _)| *h == g && *s == step)
+    }
+
+    /// Record the failures in the manifest and return `rows` with one `status` row per
+    /// failure in front.
+    fn finish(self, manifest: &mut Manifest, rows: Vec<MetricRow>) -> Vec<MetricRow> {
+        let mut out = Vec::with_capacity(self.0.len() + rows.len());
+        for (g, step, message) in self.0 {
+            manifest
+                .generators
+                .entry(g.as_str().to_string())
+                .or_default()
+                .fail(step, &message);
+            out.push(MetricRow::new(
+                STATUS_SECTION,
+                g.as_str(),
+                FAILED_METRIC,
+                step,
+                1.0,
+                0,
+            ));
+        }
+        out.extend(rows);
+        out
+    }
+}
+
+/// The error of generator `g` when it rolled out no flow over `window`: it has nothing to
+/// evaluate and fails (e.g. `holdout` when the holdout hosts are silent in the generation
+/// window).
+fn no_flows(g: GeneratorName, hosts: &[HostTraffic], window: (i64, i64)) -> Option<Error> {
+    if hosts.iter().any(|h| !h.flows.is_empty()) {
+        return None;
+    }
+    Some(Error::Invalid(format!(
+        "`{}` rolled out no flows for its {} hosts in the generation window [{}, {})",
+        g.as_str(),
+        hosts.len(),
+        crate::data::flow::format_time(window.0),
+        crate::data::flow::format_time(window.1)
+    )))
 }
 
 /// Fit generator `g` on the members' training traffic and roll it out over the generation
@@ -455,6 +589,7 @@ fn run_ar1(
         ));
     };
     emit("real", &train);
+    let mut failures = Failures::default();
     for &g in &spec.generators {
         let seed = spec.seed ^ hash_name(g.as_str());
         let t0 = std::time::Instant::now();
@@ -491,12 +626,29 @@ fn run_ar1(
                     }
                 })
             },
-        )?;
+        );
         info.seconds = t0.elapsed().as_secs_f64();
+        let seq = match seq.and_then(|seq| {
+            if seq.n_rows() > 0 {
+                Ok(seq)
+            } else {
+                Err(Error::Invalid(format!(
+                    "`{}` generated no rows",
+                    g.as_str()
+                )))
+            }
+        }) {
+            Ok(seq) => seq,
+            Err(e) => {
+                failures.record(g, STEP_GENERATE, &e);
+                manifest.generators.insert(g.as_str().to_string(), info);
+                continue;
+            }
+        };
         info.flows = seq.n_rows();
         info.hosts = seq.n_hosts();
         emit(g.as_str(), &seq);
         manifest.generators.insert(g.as_str().to_string(), info);
     }
-    Ok(rows)
+    Ok(failures.finish(manifest, rows))
 }
