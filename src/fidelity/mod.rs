@@ -1,13 +1,46 @@
-//! Fidelity of synthetic traffic: how close synthetic flows are to the real test traffic, per
+//! Fidelity of synthetic traffic: how close synthetic flows are to real traffic, per
 //! attribute, in their dependencies, in time, to a classifier, and against domain rules.
 //!
 //! Real and synthetic traffic have the same type (`&[HostTraffic]`); every metric is computed on
 //! the decoded host view ([`view::FlowColumns`]): direction is `flow.sa == host.ip`, own/remote
 //! port and remote IP follow from it. Synthetic own IPs are pseudonyms, so IP **identities** are
 //! only compared in the raw `sa`/`da`/`remote_ip` JSD rows (and kept out of the means); the
-//! IP-agnostic popularity-rank JSD (`jsd_rank`) is the comparable IP metric.
+//! IP-agnostic popularity-rank JSD (`jsd_rank`, and NetShare's `netshare_jsd` on `sa`/`da`) is
+//! the comparable IP metric.
 //!
-//! # Rows emitted by [`evaluate`] (section `fidelity`, in this order)
+//! # Two references ([`Reference`])
+//!
+//! The same rows are computed against two real references, each in its own section:
+//!
+//! * `fidelity` ([`Reference::Test`]): the **test traffic of held-out hosts** (the run's
+//!   non-members in the generation window). It asks whether a generator learned traffic in
+//!   general rather than its training hosts; `holdout` (real traffic of yet other hosts) is its
+//!   floor, far from 0 because hosts differ.
+//! * `fidelity_train` ([`Reference::Train`]): the **members' own training traffic**, what every
+//!   generator was fitted on. This is the reference of the literature (NetShare, SDMetrics,
+//!   FlowChronicle compare synthetic with training data), so these rows, above all the
+//!   `netshare_*` ones, are the ones to set beside published figures. `copy` replays exactly
+//!   this traffic under pseudonymous own IPs, so its distances are 0 (its IP rank rows are only
+//!   ~0: a flow between two member hosts keeps the other member's real address, which splits
+//!   that address's count).
+//!
+//! **Window of the training reference.** The reference is the members' traffic in the
+//! *training* window, as fitted, not cut to the generation window. Without a time split (the
+//! default, and every shipped spec) the two windows are the same, so the generators' roll-outs
+//! and the reference cover the same clock hours. With `split.test_start` the generators roll
+//! out over the test window, which is disjoint from the training window: cut to it, the
+//! reference would be empty, and `copy` (which replays the training window) would lose its
+//! floor. So the reference stays the training traffic, and the rows tied to the clock (`tod`,
+//! `hourly_profile_jsd`, `flows_per_hour_emd`, whose hours are the reference's) then also
+//! measure the distance between the two windows for every generator but `copy`; read those in
+//! `fidelity`. NetShare's `ts` is re-based on each side and compares the two time profiles'
+//! shapes.
+//!
+//! The two read together: a generator much closer to its training traffic than to held-out
+//! hosts (by more than real hosts differ, `holdout`'s distance in `fidelity`) fits its members
+//! rather than traffic in general; whether that leaks is the privacy section's question.
+//!
+//! # Rows emitted by [`evaluate_against`] (in this order, in the reference's section)
 //!
 //! | metric | subjects | definition |
 //! |---|---|---|
@@ -19,16 +52,21 @@
 //! | `ks` | `td byt pkt gap tod` | two-sample KS statistic D |
 //! | `jsd_mean` | `all`, `categorical`, `continuous` | mean `jsd` over `pr sp dp flg stos own_port remote_port` (+ the continuous subjects for `all`) |
 //! | `emd_mean`, `ks_mean` | `all` | mean over the continuous subjects |
+//! | `netshare_jsd` | `sa da sp dp pr` | NetShare's JSD: IP popularity-rank, 65,536 port bins, 256 protocol bins ([`netshare`]) |
+//! | `netshare_emd` | `ts td pkt byt` | NetShare's raw W1: re-based timestamps (s), duration (s), packets, bytes ([`netshare`]) |
 //! | `corr_diff` | `all` | mean abs difference of Pearson correlations over [`CORR_COLUMNS`] pairs |
 //! | `cramers_v_diff` | `all` | mean abs difference of Cramér's V over [`CRAMER_COLUMNS`] pairs |
 //! | `bpp_emd` | `TCP UDP ICMP other` | W1 of bytes per packet (bytes) within the protocol group, when both sides have it |
 //! | `autocorr_diff` | `byt gap` | mean over lags 1..=`max_lag` of the abs difference of the host-weighted ACFs |
-//! | `lag1_autocorr` | `byt gap` | the synthetic side's lag-1 ACF (call [`describe_rows`] for the real one) |
+//! | `lag1_autocorr` | `byt gap` | the synthetic side's lag-1 ACF ([`reference_rows`] give the real one) |
 //! | `hourly_profile_jsd` | `all` | JS of the pooled 24-bin hour-of-day flow histogram |
 //! | `flows_per_hour_emd` | `host_hour` | W1 of `ln(1+flows)` per (host, clock hour) over the real data's hours, zeros included |
 //! | `flows_per_host_emd` | `all` | W1 of `ln(1+flows)` per host |
 //! | `detection_auc` | `rf` | real-vs-synthetic random-forest AUC with bootstrap CI ([`detect`]) |
 //! | `rule_violation` | rule names, `any` | share of flows violating each rule ([`rules`]) |
+//!
+//! [`reference_rows`] gives the reference's own rows (generator `real`): its `lag1_autocorr`
+//! and its `rule_violation`.
 //!
 //! # Conventions
 //! * **JS**: `jsd` is the divergence in **nats** (NetShare's `jensenshannon(p,q)**2`, in
@@ -48,11 +86,15 @@
 //!   series or at most `max_lag` values are skipped; averaged over hosts weighted by series
 //!   length. Series: `ln(1+byt)` in flow order, `ln(1+gap)` (heavy tails would let a few huge
 //!   gaps dominate a raw-scale ACF).
+//! * **NetShare's rows** (`netshare_jsd`, `netshare_emd`) follow NetShare's scoring code to
+//!   the letter, including its JS base (divergence in nats, the same as `jsd`) and its raw,
+//!   unnormalised EMD; [`netshare`] documents every convention and the field mapping.
 //! * **n**: real + synthetic flows for two-sample rows, test flows for `detection_auc`,
 //!   flows checked for rules, host-hours / hosts for the activity rows.
 
 pub mod detect;
 pub mod dist;
+pub mod netshare;
 pub mod plots;
 pub mod rules;
 pub mod view;
@@ -71,7 +113,30 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use view::{FlowColumns, log1p_all};
 
+/// Section of the rows against the held-out hosts' test traffic ([`Reference::Test`]).
 pub const SECTION: &str = "fidelity";
+/// Section of the rows against the members' training traffic ([`Reference::Train`]).
+pub const SECTION_TRAIN: &str = "fidelity_train";
+
+/// The real traffic synthetic traffic is compared with; each has its own section so that a
+/// reader never mixes figures of the two (module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reference {
+    /// Test traffic of held-out hosts: section `fidelity`, floor `holdout`.
+    Test,
+    /// The members' own training traffic: section `fidelity_train`, floor `copy` (0).
+    Train,
+}
+
+impl Reference {
+    /// The `metrics.csv` section of the rows against this reference.
+    pub fn section(self) -> &'static str {
+        match self {
+            Reference::Test => SECTION,
+            Reference::Train => SECTION_TRAIN,
+        }
+    }
+}
 
 /// Settings of the fidelity evaluation.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -366,15 +431,20 @@ pub fn describe_rows(
     hosts: &[HostTraffic],
     cfg: &FidelityConfig,
 ) -> Vec<MetricRow> {
-    describe_cols(generator, &FlowColumns::new(hosts), cfg)
+    describe_cols(SECTION, generator, &FlowColumns::new(hosts), cfg)
 }
 
-fn describe_cols(generator: &str, c: &FlowColumns, cfg: &FidelityConfig) -> Vec<MetricRow> {
+fn describe_cols(
+    section: &str,
+    generator: &str,
+    c: &FlowColumns,
+    cfg: &FidelityConfig,
+) -> Vec<MetricRow> {
     let mut rows = Vec::new();
     for (which, n) in [("byt", c.len()), ("gap", c.gap.len())] {
         if let Some(a) = acf_series(c, which, cfg.max_lag.max(1)) {
             rows.push(MetricRow::new(
-                SECTION,
+                section,
                 generator,
                 "lag1_autocorr",
                 which,
@@ -389,6 +459,10 @@ fn describe_cols(generator: &str, c: &FlowColumns, cfg: &FidelityConfig) -> Vec<
 /// Validity-rule rows of any traffic: `rule_violation` per rule (share of all flows) and subject
 /// `any` (share violating at least one rule); `n` = flows checked. Empty input gives no rows.
 pub fn rule_rows(generator: &str, hosts: &[HostTraffic]) -> Vec<MetricRow> {
+    rule_rows_in(SECTION, generator, hosts)
+}
+
+fn rule_rows_in(section: &str, generator: &str, hosts: &[HostTraffic]) -> Vec<MetricRow> {
     let (v, any, n) = rules::violation_counts(hosts);
     if n == 0 {
         return Vec::new();
@@ -399,7 +473,7 @@ pub fn rule_rows(generator: &str, hosts: &[HostTraffic]) -> Vec<MetricRow> {
         .zip(v)
         .map(|(r, k)| {
             MetricRow::new(
-                SECTION,
+                section,
                 generator,
                 "rule_violation",
                 r.name(),
@@ -409,7 +483,7 @@ pub fn rule_rows(generator: &str, hosts: &[HostTraffic]) -> Vec<MetricRow> {
         })
         .collect();
     rows.push(MetricRow::new(
-        SECTION,
+        section,
         generator,
         "rule_violation",
         "any",
@@ -419,9 +493,21 @@ pub fn rule_rows(generator: &str, hosts: &[HostTraffic]) -> Vec<MetricRow> {
     rows
 }
 
-/// All fidelity rows for one generator (section `fidelity`, generator = `generator`), in the
-/// order of the table in the module doc, followed by the rule rows. Deterministic in
-/// `(real, synth, cfg, seed)`. Errors on an invalid config or an empty side.
+/// The reference's own rows, generator `real`, in the reference's section: [`describe_rows`]
+/// and [`rule_rows`] of `real`, the values a generator's `lag1_autocorr` and
+/// `rule_violation` are read against.
+pub fn reference_rows(
+    reference: Reference,
+    real: &[HostTraffic],
+    cfg: &FidelityConfig,
+) -> Vec<MetricRow> {
+    let section = reference.section();
+    let mut rows = describe_cols(section, "real", &FlowColumns::new(real), cfg);
+    rows.extend(rule_rows_in(section, "real", real));
+    rows
+}
+
+/// [`evaluate_against`] the held-out hosts' test traffic (section `fidelity`).
 pub fn evaluate(
     generator: &str,
     real: &[HostTraffic],
@@ -429,7 +515,24 @@ pub fn evaluate(
     cfg: &FidelityConfig,
     seed: u64,
 ) -> Result<Vec<MetricRow>> {
+    evaluate_against(Reference::Test, generator, real, synth, cfg, seed)
+}
+
+/// All fidelity rows for one generator against the real traffic `real` of `reference`
+/// (section = `reference.section()`, generator = `generator`), in the order of the table in
+/// the module doc, followed by the rule rows. The computation does not depend on the
+/// reference, only the section does. Deterministic in `(real, synth, cfg, seed)`. Errors on
+/// an invalid config or an empty side.
+pub fn evaluate_against(
+    reference: Reference,
+    generator: &str,
+    real: &[HostTraffic],
+    synth: &[HostTraffic],
+    cfg: &FidelityConfig,
+    seed: u64,
+) -> Result<Vec<MetricRow>> {
     cfg.validate()?;
+    let section = reference.section();
     let r = FlowColumns::new(real);
     let s = FlowColumns::new(synth);
     if r.is_empty() || s.is_empty() {
@@ -441,7 +544,7 @@ pub fn evaluate(
     }
     let n2 = r.len() + s.len();
     let row = |metric: &str, subject: &str, value: f64, n: usize| {
-        MetricRow::new(SECTION, generator, metric, subject, value, n)
+        MetricRow::new(section, generator, metric, subject, value, n)
     };
     let mut rows = Vec::new();
     let mut jsd_of: BTreeMap<&str, f64> = BTreeMap::new();
@@ -517,6 +620,7 @@ pub fn evaluate(
         rows.push(row("emd_mean", "all", crate::stats::mean(&emds), n2));
         rows.push(row("ks_mean", "all", crate::stats::mean(&kss), n2));
     }
+    rows.extend(netshare::rows(section, generator, &r, &s));
 
     // Dependencies.
     rows.push(row(
@@ -555,7 +659,7 @@ pub fn evaluate(
             rows.push(row("autocorr_diff", which, mean_abs_diff(&a, &b), n));
         }
     }
-    rows.extend(describe_cols(generator, &s, cfg));
+    rows.extend(describe_cols(section, generator, &s, cfg));
     let hod = |c: &FlowColumns| {
         let mut h = vec![0.0; 24];
         for &t in &c.tod {
@@ -618,7 +722,7 @@ pub fn evaluate(
         }
     }
 
-    rows.extend(rule_rows(generator, synth));
+    rows.extend(rule_rows_in(section, generator, synth));
     Ok(rows)
 }
 

@@ -63,6 +63,8 @@ fn real_vs_itself_is_zero_and_rows_are_deterministic() {
             "hourly_profile_jsd",
             "flows_per_hour_emd",
             "flows_per_host_emd",
+            "netshare_jsd",
+            "netshare_emd",
         ];
         if zero.contains(&r.metric.as_str()) {
             assert!(r.value.abs() < 1e-12, "{r:?}");
@@ -123,6 +125,73 @@ fn real_vs_itself_is_zero_and_rows_are_deterministic() {
     // Different seeds give a different detection sample but the same deterministic distances.
     let other = evaluate("copy", &real, &real, &cfg, 12).unwrap();
     assert_eq!(value(&rows, "jsd", "dp"), value(&other, "jsd", "dp"));
+}
+
+#[test]
+fn training_reference_has_the_same_rows_in_its_own_section_and_copy_is_its_floor() {
+    // `copy` in the training reference: the reference replayed under pseudonymous own IPs,
+    // exactly what the runner compares in section `fidelity_train`.
+    let real = fixture_hosts();
+    let copy = crate::baselines::replay(&real);
+    let cfg = quick_cfg();
+    let train = evaluate_against(Reference::Train, "copy", &real, &copy, &cfg, 11).unwrap();
+    let test = evaluate_against(Reference::Test, "copy", &real, &copy, &cfg, 11).unwrap();
+    assert_eq!(test, evaluate("copy", &real, &copy, &cfg, 11).unwrap());
+    // Same rows, same values, only the section differs.
+    assert_eq!(train.len(), test.len());
+    for (a, b) in train.iter().zip(&test) {
+        assert_eq!(a.section, "fidelity_train");
+        assert_eq!(b.section, "fidelity");
+        assert_eq!(
+            (&a.metric, &a.subject, a.value, a.n),
+            (&b.metric, &b.subject, b.value, b.n)
+        );
+    }
+    // The floor: marginal means and NetShare's rows are 0 (the two fixture hosts share no
+    // flow, so not even the IP ranks move when own IPs become pseudonyms).
+    assert_eq!(value(&train, "jsd_mean", "all"), 0.0);
+    let netshare: Vec<&MetricRow> = train
+        .iter()
+        .filter(|r| r.metric.starts_with("netshare_"))
+        .collect();
+    let subjects: Vec<(&str, &str)> = netshare
+        .iter()
+        .map(|r| (r.metric.as_str(), r.subject.as_str()))
+        .collect();
+    let want: Vec<(&str, &str)> = netshare::JSD_FIELDS
+        .iter()
+        .map(|f| (netshare::JSD_METRIC, *f))
+        .chain(
+            netshare::EMD_FIELDS
+                .iter()
+                .map(|f| (netshare::EMD_METRIC, *f)),
+        )
+        .collect();
+    assert_eq!(subjects, want);
+    assert!(
+        netshare
+            .iter()
+            .all(|r| r.value == 0.0 && r.ci_low.is_none())
+    );
+    // The raw own-IP JSD does see the pseudonyms: proof that the zeros above are not vacuous.
+    assert!(value(&train, "jsd", "sa") > 0.1);
+    // The reference's own rows: the describe and rule rows of `real`, in its section.
+    let refs = reference_rows(Reference::Train, &real, &cfg);
+    let plain: Vec<MetricRow> = describe_rows("real", &real, &cfg)
+        .into_iter()
+        .chain(rule_rows("real", &real))
+        .collect();
+    assert_eq!(refs.len(), plain.len());
+    for (a, b) in refs.iter().zip(&plain) {
+        assert_eq!(
+            (a.section.as_str(), a.generator.as_str()),
+            (SECTION_TRAIN, "real")
+        );
+        assert_eq!(
+            (&a.metric, &a.subject, a.value),
+            (&b.metric, &b.subject, b.value)
+        );
+    }
 }
 
 #[test]

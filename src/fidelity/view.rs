@@ -27,6 +27,8 @@ pub struct FlowColumns {
     pub pkt: Vec<f64>,
     /// Time of day of `te`, seconds since midnight UTC.
     pub tod: Vec<f64>,
+    /// The flow's end time `te` itself, Unix seconds (NetShare's `ts` row re-bases it).
+    pub te: Vec<i64>,
     /// Seconds since the host's previous flow (`te` differences after sorting the host's `te`
     /// values); `NaN` for a host's first flow.
     pub gap_per_flow: Vec<f64>,
@@ -63,6 +65,7 @@ impl FlowColumns {
             byt,
             pkt,
             tod,
+            te,
             gap_per_flow,
             gap,
             abs_hour
@@ -89,6 +92,7 @@ impl FlowColumns {
                 c.byt.push(f.byt as f64);
                 c.pkt.push(f.pkt as f64);
                 c.tod.push(second_of_day(f.te) as f64);
+                c.te.push(f.te);
                 c.abs_hour.push(f.te.div_euclid(3600));
             }
             // Gaps from the sorted end times (the flows are documented as time-ordered; sorting
