@@ -156,6 +156,7 @@ fn a_failed_generator_is_recorded_and_the_others_are_written() {
     for ok in ["independent", "copy"] {
         for row in [
             format!("fidelity,{ok},jsd_mean,all,"),
+            format!("fidelity_train,{ok},netshare_jsd,sa,"),
             format!("detect,{ok},macro_f1,protocol,"),
             format!("privacy,{ok},auc,dcr,"),
             format!("privacy,{ok},auc,shadow,"),

@@ -82,7 +82,7 @@ pub struct GeneratorInfo {
     pub status: GeneratorStatus,
     /// Every failed step of this generator as `<step>: <message>`, joined by `; `. Steps:
     /// `generate` (fit and roll-out, or no flows rolled out: nothing else is then evaluated),
-    /// `fidelity`, `detect`, `privacy`, `privacy.shadow`.
+    /// `fidelity`, `fidelity_train`, `detect`, `privacy`, `privacy.shadow`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub hosts: usize,

@@ -160,15 +160,13 @@ fn run_ugr16(
     if spec.evaluates(Evaluation::Fidelity) {
         stages.time("fidelity", || -> Result<()> {
             let real = &p.nonmembers_test;
-            rows.extend(fidelity::describe_rows("real", real, &spec.fidelity));
-            rows.extend(fidelity::rule_rows("real", real));
-            for (g, h) in &synthetic {
-                let name = g.as_str();
-                match fidelity::evaluate(name, real, h, &spec.fidelity, seed ^ hash_name(name)) {
-                    Ok(r) => rows.extend(r),
-                    Err(e) => failures.record(*g, STEP_FIDELITY, &e),
-                }
-            }
+            rows.extend(fidelity_rows(
+                fidelity::Reference::Test,
+                real,
+                &synthetic,
+                spec,
+                &mut failures,
+            ));
             if spec.plots && spec.fidelity.plots {
                 let refs: Vec<(&str, &[HostTraffic])> = synthetic
                     .iter()
@@ -179,6 +177,18 @@ fn run_ugr16(
             }
             Ok(())
         })?;
+        // The members' training traffic as fitted (fidelity module doc: why the training
+        // window and not the generation window).
+        let train_rows = stages.time("fidelity_train", || {
+            fidelity_rows(
+                fidelity::Reference::Train,
+                &p.members_train,
+                &synthetic,
+                spec,
+                &mut failures,
+            )
+        });
+        rows.extend(train_rows);
     }
     if spec.evaluates(Evaluation::Detect) {
         // Every generator in its place, one that failed to generate as an empty slice: the
@@ -276,10 +286,38 @@ fn run_ugr16(
     Ok(failures.finish(manifest, rows))
 }
 
+/// Fidelity rows of every generator against `reference`'s real traffic `real`, after the
+/// reference's own `real` rows. A generator whose evaluation fails loses only these rows; the
+/// failure is recorded at the reference's step. Each generator's evaluation is seeded by its
+/// name alone, so both references draw the same detection samples of it.
+fn fidelity_rows(
+    reference: fidelity::Reference,
+    real: &[HostTraffic],
+    synthetic: &[(GeneratorName, Vec<HostTraffic>)],
+    spec: &Spec,
+    failures: &mut Failures,
+) -> Vec<MetricRow> {
+    let step = match reference {
+        fidelity::Reference::Test => STEP_FIDELITY,
+        fidelity::Reference::Train => STEP_FIDELITY_TRAIN,
+    };
+    let mut rows = fidelity::reference_rows(reference, real, &spec.fidelity);
+    for (g, h) in synthetic {
+        let name = g.as_str();
+        let seed = spec.seed ^ hash_name(name);
+        match fidelity::evaluate_against(reference, name, real, h, &spec.fidelity, seed) {
+            Ok(r) => rows.extend(r),
+            Err(e) => failures.record(*g, step, &e),
+        }
+    }
+    rows
+}
+
 /// Steps of a generator whose failure the run survives (see [`Failures`]); the names appear
 /// in the manifest's `error` and as subjects of the `status` rows.
 const STEP_GENERATE: &str = "generate";
 const STEP_FIDELITY: &str = "fidelity";
+const STEP_FIDELITY_TRAIN: &str = "fidelity_train";
 const STEP_DETECT: &str = "detect";
 const STEP_PRIVACY: &str = "privacy";
 const STEP_SHADOW: &str = "privacy.shadow";
@@ -293,7 +331,8 @@ pub const FAILED_METRIC: &str = "failed";
 /// Failure isolation: one generator failing must not cost the others' results. A generator
 /// whose fit or roll-out returns an error, or that rolls out no flow, is left out of every
 /// evaluation (step `generate`); an evaluation that fails for one generator (`fidelity`,
-/// `detect`, `privacy`, `privacy.shadow`) loses only that generator's rows of that step. The
+/// `fidelity_train`, `detect`, `privacy`, `privacy.shadow`) loses only that generator's rows
+/// of that step. The
 /// run still writes every file; each failure becomes its generator's `status = failed` and
 /// `error` in the manifest and one row in `metrics.csv`:
 /// `status,<generator>,failed,<step>,1,,,0` (no CI, `n` 0; the message is in the manifest, as
