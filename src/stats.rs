@@ -46,6 +46,26 @@ pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     Some(u / (n_pos as f64 * n_neg as f64))
 }
 
+/// Mid-ranks (1-based; tied values share the mean of their ranks), as R's `rank()`.
+pub fn mid_ranks(x: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..x.len()).collect();
+    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+    let mut r = vec![0.0; x.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && x[idx[j + 1]] == x[idx[i]] {
+            j += 1;
+        }
+        let mid = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            r[k] = mid;
+        }
+        i = j + 1;
+    }
+    r
+}
+
 /// ROC curve points `(fpr, tpr)` from the highest threshold down, one point per distinct score
 /// (ties move diagonally), starting at (0, 0) and ending at (1, 1).
 pub fn roc_curve(scores: &[f64], labels: &[bool]) -> Vec<(f64, f64)> {
@@ -158,6 +178,8 @@ pub fn bootstrap_resamples(n_items: usize, reps: usize, seed: u64, mut f: impl F
 pub struct Clusters {
     /// stratum -> cluster -> item indices (ascending).
     strata: Vec<Vec<Vec<usize>>>,
+    /// Id of each stratum (ascending).
+    ids: Vec<usize>,
     n_items: usize,
 }
 
@@ -174,6 +196,7 @@ impl Clusters {
             map.entry(s).or_default().entry(c).or_default().push(i);
         }
         Clusters {
+            ids: map.keys().copied().collect(),
             strata: map
                 .into_values()
                 .map(|cl| cl.into_values().collect())
@@ -195,6 +218,14 @@ impl Clusters {
 
     pub fn n_clusters(&self) -> usize {
         self.strata.iter().map(Vec::len).sum()
+    }
+
+    /// Every cluster as `(stratum id, its item indices)`, strata in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &[usize])> {
+        self.ids
+            .iter()
+            .zip(&self.strata)
+            .flat_map(|(&id, cl)| cl.iter().map(move |c| (id, c.as_slice())))
     }
 
     /// Clusters per stratum, in stratum order.
@@ -352,10 +383,22 @@ mod tests {
     }
 
     #[test]
+    fn mid_ranks_known_values() {
+        // R: rank(c(3, 1, 4, 1, 5)) = 3.0 1.5 4.0 1.5 5.0
+        assert_eq!(
+            mid_ranks(&[3.0, 1.0, 4.0, 1.0, 5.0]),
+            vec![3.0, 1.5, 4.0, 1.5, 5.0]
+        );
+        assert!(mid_ranks(&[]).is_empty());
+    }
+
+    #[test]
     fn clusters_group_by_stratum_and_cluster() {
         let c = Clusters::new(&[1, 0, 0, 1, 0], &[7, 3, 3, 7, 4]);
         assert_eq!(c.strata, vec![vec![vec![1, 2], vec![4]], vec![vec![0, 3]]]);
         assert_eq!(c.clusters_per_stratum(), vec![2, 1]);
+        let all: Vec<(usize, Vec<usize>)> = c.iter().map(|(s, v)| (s, v.to_vec())).collect();
+        assert_eq!(all, vec![(0, vec![1, 2]), (0, vec![4]), (1, vec![0, 3])]);
         // A cluster id in two strata is two clusters.
         assert_eq!(Clusters::new(&[0, 1], &[5, 5]).n_clusters(), 2);
         assert_eq!(Clusters::singletons(&[0, 0, 1]).n_clusters(), 3);

@@ -8,6 +8,11 @@
 //!   counted half (unbiased under the null; NetFlow has many exact ties); ideal 0.5. A tie is
 //!   an exact tie at any distance, not only at 0: both distances are recomputed in the
 //!   original feature coordinates ([`NnIndex`]), not taken from the two trees' rotations.
+//!   Its CI is a host-cluster bootstrap over the **synthetic** hosts of S' (their rows are
+//!   pooled). M' and N' stay fixed: resampling their hosts would need every row's nearest
+//!   record per host. So the interval does not cover how much two real host groups differ;
+//!   a share away from 0.5 is judged against `holdout`'s share in the same run, which
+//!   measures exactly that difference with a generator that saw no member.
 //! * `exact_copy_share` (`member` / `nonmember`): share of S' rows whose [`RowKey`] occurs in M'
 //!   (resp. N').
 //! * `dcr_p5`: 5th percentile (linear interpolation) of `d_1(s, M')` (resp. N').
@@ -22,7 +27,7 @@ use super::features::{Feature, RowKey, Rows};
 use super::nn::NnIndex;
 use crate::error::Result;
 use crate::report::metrics::MetricRow;
-use crate::stats::{bootstrap_ci, quantile_sorted};
+use crate::stats::{Clusters, cluster_bootstrap_ci, quantile_sorted};
 use std::collections::{BTreeSet, HashSet};
 use std::hash::Hash;
 
@@ -73,6 +78,7 @@ pub fn rows(
     seed: u64,
 ) -> Result<Vec<MetricRow>> {
     let synth_keys = &synth_sample.keys;
+    let synth_hosts = synth_sample.host.clone();
     let synth_sample: &[Feature] = &synth_sample.feats;
     let mut out = Vec::new();
     let im = NnIndex::new(&mem.feats)?;
@@ -84,7 +90,8 @@ pub fn rows(
     let dn1: Vec<f64> = dn.iter().map(|d| d[0]).collect();
     if let Some(share) = closer_share(&dm1, &dn1, 0..n) {
         let mut row = MetricRow::new(SECTION, generator, "dcr_share", "member", share, n);
-        if let Some((lo, hi)) = bootstrap_ci(n, reps, 0.95, seed, |idx| {
+        let by_host = Clusters::new(&vec![0; n], &synth_hosts);
+        if let Some((lo, hi)) = cluster_bootstrap_ci(&by_host, reps, 0.95, seed, |idx| {
             closer_share(&dm1, &dn1, idx.iter().copied())
         }) {
             row = row.with_ci(lo, hi);
@@ -198,6 +205,7 @@ mod tests {
         // differently (nn::mirror_ties): each is a tie, so the share is exactly 1/2.
         let (s, a, b) = super::super::nn::mirror_ties(400, 3);
         let rows_of = |f: Vec<Feature>| Rows {
+            host: (0..f.len()).map(|i| i % 8).collect(),
             feats: f,
             ..Rows::default()
         };

@@ -16,9 +16,11 @@
 //! separate, trivial leak that these figures do not cover.
 //!
 //! # Emitted rows (section `privacy`)
-//! Per attack (subject): `auc` (95% bootstrap CI over candidates), `tpr_at_fpr_0.001`, `tpr_at_fpr_0.01`,
-//! `tpr_at_fpr_0.1` (CI), `advantage` (CI), `privacy_gain` (CI), `epsilon_lb`, `n_neg`; `n` is
-//! the number of candidates (flows or hosts). Flow-level attacks have `n_neg = n / 2`
+//! Per attack (subject): `auc` (95% host-cluster bootstrap CI: candidates resampled by host,
+//! members and non-members as strata), `tpr_at_fpr_0.001`, `tpr_at_fpr_0.01`, `tpr_at_fpr_0.1`
+//! (CI), `advantage` (CI), `privacy_gain` (CI), `epsilon_lb` (on one trial per host, its `n`
+//! the number of hosts; see [`roc`] for why), `n_neg`; `n` is otherwise the number of
+//! candidates (flows or hosts). Flow-level attacks have `n_neg = n / 2`
 //! candidates per side, so TPR at FPR below `1/n_neg` is the TPR at FPR = 0 (see [`roc`]).
 //! Flow-level attacks also get `auc_host_null`: the median AUC under permutation of the
 //! member / non-member role across hosts, with its 2.5–97.5% band as CI
@@ -259,7 +261,15 @@ pub(crate) fn summary_rows(generator: &str, subject: &str, s: &AttackSummary) ->
         1.0 - s.advantage,
         s.advantage_ci.map(|(lo, hi)| (1.0 - hi, 1.0 - lo)),
     ));
-    out.push(row("epsilon_lb", s.epsilon_lb, None));
+    // The bound's trials are hosts (roc module docs): its `n` counts them.
+    out.push(MetricRow::new(
+        SECTION,
+        generator,
+        "epsilon_lb",
+        subject,
+        s.epsilon_lb,
+        s.eps_trials.0 + s.eps_trials.1,
+    ));
     out.push(row("n_neg", s.n_neg as f64, None));
     out
 }
@@ -430,6 +440,12 @@ pub fn evaluate_detailed(
         }
     }
     let n_flow_attacks = scored.len();
+    // Flow-level candidates resample and vote by host, members and non-members as strata;
+    // host-level scores are one item per host already.
+    let side: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
+    let flow_clusters = crate::stats::Clusters::new(&side, &cand_host);
+    let host_side: Vec<usize> = host_labels.iter().map(|&l| l as usize).collect();
+    let host_clusters = crate::stats::Clusters::singletons(&host_side);
     let [hm, hx, ht] = host_scores;
     scored.push(("host_mean_dcr", hm, host_labels.clone()));
     scored.push(("host_max_dcr", hx, host_labels.clone()));
@@ -441,9 +457,15 @@ pub fn evaluate_detailed(
         .par_iter()
         .enumerate()
         .map(|(i, (name, sc, lab))| {
+            let clusters = if i < n_flow_attacks {
+                &flow_clusters
+            } else {
+                &host_clusters
+            };
             let summary = summarize(
                 sc,
                 lab,
+                clusters,
                 cfg.bootstrap_reps,
                 cfg.confidence,
                 sub_seed(seed, name),

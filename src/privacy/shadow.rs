@@ -229,9 +229,14 @@ pub fn shadow_attack(
         all_labels.extend(is_in);
     }
     let mut rows = Vec::new();
+    // Each (target, dataset) score is one trial of the game "was this target in that dataset's
+    // training set": retrainings are independent given the target, so they resample as items,
+    // with IN and OUT as strata.
+    let side: Vec<usize> = all_labels.iter().map(|&l| l as usize).collect();
     if let Some(s) = summarize(
         &all_scores,
         &all_labels,
+        &crate::stats::Clusters::singletons(&side),
         cfg.bootstrap_reps,
         cfg.confidence,
         sub_seed(seed, "shadow_boot"),

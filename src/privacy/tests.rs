@@ -174,8 +174,23 @@ fn copy_generator_is_caught() {
     assert_eq!(get(r, "ip_replay", "member").value, 1.0);
     assert_eq!(get(r, "ip_port_replay", "member").value, 1.0);
     assert_eq!(get(r, "ip_replay", "nonmember").value, 0.0);
-    let eps = get(r, "epsilon_lb", "dcr").value;
-    assert!(eps > 3.0, "{eps}");
+    // Epsilon trials are hosts: a copy separates member from non-member hosts perfectly, so
+    // the bound is the largest one its host counts allow (test halves, tails 2.5 %).
+    let a = attack(&rep, "dcr");
+    let (m, n) = a.summary.eps_trials;
+    let (mt, nt) = (m - m / 2, n - n / 2);
+    let (tpr_lo, _) = roc::clopper_pearson(mt, mt, 0.95);
+    let (_, fpr_hi) = roc::clopper_pearson(0, nt, 0.95);
+    let (tnr_lo, _) = roc::clopper_pearson(nt, nt, 0.95);
+    let (_, fnr_hi) = roc::clopper_pearson(0, mt, 0.95);
+    let most = (tpr_lo / fpr_hi).ln().max((tnr_lo / fnr_hi).ln());
+    let eps = get(r, "epsilon_lb", "dcr");
+    eprintln!(
+        "copy epsilon_lb dcr {:.4} on {m} + {n} hosts (largest possible {most:.4})",
+        eps.value
+    );
+    assert_eq!(eps.n, (m + n) as u64);
+    assert!((eps.value - most).abs() < 1e-9, "{} vs {most}", eps.value);
     // Label-permutation null on the copy's (highly informative) DCR scores: the AUC falls back
     // inside the Mann–Whitney 99% band around 0.5.
     let a = attack(&rep, "dcr");
@@ -233,6 +248,16 @@ fn holdout_generator_stays_inside_the_null() {
             a.summary.auc
         );
     }
+    // The epsilon game counts hosts, whose roles the split assigns at random: a generator
+    // that never saw a member gives no bound above 0 (at most one attack in 20 by chance).
+    let positive: Vec<(String, f64)> = rep
+        .attacks
+        .iter()
+        .map(|a| (a.name.clone(), a.summary.epsilon_lb))
+        .filter(|(_, e)| *e > 0.0)
+        .collect();
+    eprintln!("holdout attacks with epsilon_lb > 0: {positive:?}");
+    assert!(positive.len() <= 1, "{positive:?}");
     let share = get(r, "dcr_share", "member");
     eprintln!(
         "holdout dcr_share {:.4} [{:?}, {:?}]",
