@@ -195,7 +195,7 @@ pub struct Spec {
     #[serde(default)]
     pub privacy: crate::privacy::PrivacyConfig,
     /// Generators whose privacy evaluation includes the shadow-model attack, which retrains
-    /// the generator `privacy.shadow.shadows x (1 + privacy.shadow.targets)` times (default: all).
+    /// the generator `privacy.shadow.shadows` times (default: all).
     #[serde(default = "default_generators")]
     pub shadow_generators: Vec<GeneratorName>,
     /// Epochs of each STAN shadow retraining (default 1). Shadow models then approximate the

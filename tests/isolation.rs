@@ -91,7 +91,7 @@ diag_rows = 2000
 
 [privacy.shadow]
 targets = 1
-shadows = 1
+shadows = 2
 "#
     )
 }
@@ -286,7 +286,7 @@ diag_rows = 2000
 
 [privacy.shadow]
 targets = 1
-shadows = 1
+shadows = 2
 "#,
     )
     .unwrap();

@@ -1,5 +1,5 @@
 //! Privacy evaluation of synthetic NetFlow: no-box membership-inference attacks at flow and
-//! host level, a shadow-model (LiRA-style) targeted attack, and nearest-record / identifier
+//! host level, a shadow-model targeted attack, and nearest-record / identifier
 //! replay diagnostics.
 //!
 //! # Threat model
@@ -465,6 +465,7 @@ pub fn evaluate_detailed(
             let summary = summarize(
                 sc,
                 lab,
+                clusters,
                 clusters,
                 cfg.bootstrap_reps,
                 cfg.confidence,

@@ -262,19 +262,23 @@ pub fn host_trials(scores: &[f64], labels: &[bool], clusters: &Clusters) -> (Vec
         .unzip()
 }
 
-/// Summarise one attack. `clusters` groups the candidates by host with the label as stratum
-/// (`Clusters::new(&labels as 0/1, &host)`; for host-level scores, `Clusters::singletons`).
-/// Intervals: `reps` host-cluster bootstrap resamples (percentile 95 %), the same resamples
-/// for every statistic; epsilon: on one trial per cluster (module docs).
+/// Summarise one attack. Intervals: `reps` resamples of the cluster bootstrap over
+/// `resample` (percentile 95 %), the same resamples for every statistic. Epsilon: one trial per
+/// cluster of `trials`, whose strata must be the labels (0 = non-member, 1 = member; see
+/// [`host_trials`]). For flow candidates both are `Clusters::new(&label, &host)`; for one score
+/// per host both are `Clusters::singletons(&label)`.
 pub fn summarize(
     scores: &[f64],
     labels: &[bool],
-    clusters: &Clusters,
+    resample: &Clusters,
+    trials: &Clusters,
     reps: usize,
     conf: f64,
     seed: u64,
 ) -> Option<AttackSummary> {
-    assert_eq!(clusters.n_items(), scores.len());
+    assert_eq!(resample.n_items(), scores.len());
+    assert_eq!(trials.n_items(), scores.len());
+    let clusters = resample;
     let auc = roc_auc(scores, labels)?;
     let curve = roc_curve(scores, labels);
     let n_pos = labels.iter().filter(|&&l| l).count();
@@ -310,7 +314,7 @@ pub fn summarize(
         .enumerate()
         .map(|(j, &(a, _))| (a, tpr_at_fpr(&curve, a), ci(j)))
         .collect();
-    let (ts, tl) = host_trials(scores, labels, clusters);
+    let (ts, tl) = host_trials(scores, labels, trials);
     let tp = tl.iter().filter(|&&l| l).count();
     Some(AttackSummary {
         auc,
@@ -432,13 +436,13 @@ mod tests {
         let scores: Vec<f64> = (0..2000).map(|_| rng.random::<f64>()).collect();
         let side: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
         let c = Clusters::singletons(&side);
-        let s = summarize(&scores, &labels, &c, 100, 0.95, 3).unwrap();
+        let s = summarize(&scores, &labels, &c, &c, 100, 0.95, 3).unwrap();
         let (lo, hi) = s.auc_ci.unwrap();
         assert!(lo < 0.5 && 0.5 < hi, "{lo} {hi}");
         assert!(s.advantage < 0.1 && s.epsilon_lb == 0.0, "{s:?}");
         assert_eq!((s.n_pos, s.n_neg), (1000, 1000));
         assert_eq!(s.eps_trials, (1000, 1000));
-        assert_eq!(summarize(&scores, &labels, &c, 100, 0.95, 3), Some(s));
+        assert_eq!(summarize(&scores, &labels, &c, &c, 100, 0.95, 3), Some(s));
     }
 
     /// Randomised response on membership: each trial is a member with probability 1/2 and the

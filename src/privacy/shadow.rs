@@ -1,25 +1,35 @@
-//! Targeted shadow-model attack (Stadler / TAPAS game with a LiRA statistic) on a few of the
-//! most vulnerable member hosts.
+//! Targeted shadow-model attack (Stadler / TAPAS game) on the most
+//! vulnerable member hosts, in LiRA's shared-shadow design.
 //!
 //! * **Targets**: the `targets` member hosts with the largest *outlier score* = mean over (at
 //!   most `target_flows`, seeded) of their flows of the distance to the nearest flow of the
 //!   attacker's reference sample R (at most `reference_rows` flows). Hosts whose traffic is
 //!   far from the population are the ones a generator can most visibly memorise (Achilles-style
 //!   selection); ties keep the member order.
-//! * **Datasets**: IN = the released synthetic data plus `shadows` retrainings on the full
-//!   member set, shared by all targets (each target is in the full member set); OUT = `shadows`
-//!   retrainings per target on the members without it (one host fewer; no replacement host).
-//!   `shadows x (1 + targets)` retrainings in all. Retraining seeds are derived from `seed`.
+//! * **Datasets**: the released synthetic data (IN for every target) and `shadows` retrainings
+//!   shared by all targets. Each target is left out of exactly `shadows / 2` of them (a seeded
+//!   choice per target) and is in the others; the other members are always in. So every
+//!   retraining serves every target, as LiRA's shadow models serve every record, and the cost
+//!   is `shadows` retrainings whatever the number of targets (the earlier design retrained
+//!   `shadows x (1 + targets)` times for 10 scores at the defaults; this one scores
+//!   `targets x (1 + shadows)` = 140 at the defaults with 6 retrainings).
 //! * **Statistic** of a synthetic dataset S for target t: `-mean d_1(x, S)` over t's flows
 //!   (the `host_mean_dcr` score).
-//! * **Score** (LiRA, fixed variance because the number of shadows is small): each dataset is
-//!   scored leave-one-out against the others of the same target:
-//!   `((x - mu_out)^2 - (x - mu_in)^2) / (2 sigma^2)` with `mu` = median of the other IN / OUT
-//!   statistics and `sigma` = pooled within-group standard deviation of those others (floored
-//!   at 1e-9 so that identical statistics still give a finite, correctly signed score).
+//! * **Score**: the statistic standardised over all datasets of the same target,
+//!   `(x - mean) / sd` (0 when they are all equal), so that targets with different distance
+//!   scales pool; higher = closer = member. The standardisation does not look at the labels,
+//!   so under the null (output independent of the target's membership) every dataset's score
+//!   is exchangeable and the pooled AUC is centred on 0.5. LiRA's leave-one-out likelihood
+//!   ratio (`mu_in`, `mu_out` from the other datasets' labels) is not: a left-out dataset's own
+//!   group has one dataset fewer, its noisier centre makes the dataset look like the other
+//!   group, and with 4 IN and 3 OUT datasets a generator that ignores its training data scored
+//!   AUC 0.33 [0.18, 0.47] on the test slice.
+//! * **Trials and intervals**: a trial is one (target, dataset) pair, "was this target in that
+//!   dataset's training set"; its label is fixed by the seeded plan, independent of the data.
+//!   The pooled AUC's interval is a host-cluster bootstrap over targets (a target's scores
+//!   share its traffic), the epsilon bound counts the trials (roc module docs).
 //! * Metrics: the standard attack rows with subject `shadow`, pooled over targets (`n` = scored
-//!   datasets; `n_neg = targets * shadows`, so TPR at low FPR is coarse), plus per target
-//!   (`shadow/target<rank>`) `auc` and `outlier_score`.
+//!   pairs), plus per target (`shadow/target<rank>`) `auc` and `outlier_score`.
 
 use super::features::Rows;
 use super::nn::NnIndex;
@@ -28,17 +38,17 @@ use super::{PrivacyInput, sample_indices, sub_seed, summary_rows};
 use crate::data::hosts::HostTraffic;
 use crate::error::{Error, Result};
 use crate::report::metrics::MetricRow;
-use crate::stats::{mean, roc_auc};
+use crate::stats::{Clusters, mean, roc_auc};
 use serde::{Deserialize, Serialize};
 
 /// Settings of [`shadow_attack`].
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShadowConfig {
-    /// Target hosts (most outlying members). Default 2.
+    /// Target hosts (most outlying members; at most the member count). Default 20.
     pub targets: usize,
-    /// Retrainings per side: `shadows` IN retrainings shared by all targets and `shadows` OUT
-    /// retrainings per target. Default 2, i.e. 6 retrainings for the default 2 targets.
+    /// Shadow retrainings, shared by all targets; each target is out of `shadows / 2` of them.
+    /// At least 2. Default 6.
     pub shadows: usize,
     /// Flows of the target used for the outlier score and the statistic. Default 500.
     pub target_flows: usize,
@@ -53,8 +63,8 @@ pub struct ShadowConfig {
 impl Default for ShadowConfig {
     fn default() -> Self {
         ShadowConfig {
-            targets: 2,
-            shadows: 2,
+            targets: 20,
+            shadows: 6,
             target_flows: 500,
             reference_rows: 20_000,
             bootstrap_reps: 200,
@@ -65,10 +75,19 @@ impl Default for ShadowConfig {
 
 impl ShadowConfig {
     pub fn validate(&self) -> Result<()> {
-        if self.targets == 0 || self.shadows == 0 || self.target_flows == 0 {
+        if self.targets == 0 || self.target_flows == 0 {
             return Err(Error::Spec {
                 key: "privacy.shadow".into(),
-                reason: "targets, shadows and target_flows must be > 0".into(),
+                reason: "targets and target_flows must be > 0".into(),
+            });
+        }
+        if self.shadows < 2 {
+            return Err(Error::Spec {
+                key: "privacy.shadow.shadows".into(),
+                reason: format!(
+                    "must be >= 2 (each target is left out of shadows / 2 retrainings), got {}",
+                    self.shadows
+                ),
             });
         }
         if !(self.confidence > 0.0 && self.confidence < 1.0) {
@@ -84,38 +103,14 @@ impl ShadowConfig {
 /// The retraining callback: `retrain(training hosts, seed)` returns synthetic hosts.
 pub type Retrain<'a> = dyn Fn(&[HostTraffic], u64) -> Result<Vec<HostTraffic>> + 'a;
 
-/// Leave-one-out fixed-variance LiRA scores of `stats` (labels: IN = true).
-pub fn lira_loo(stats: &[f64], is_in: &[bool]) -> Vec<f64> {
-    (0..stats.len())
-        .map(|i| {
-            let others = |want: bool| -> Vec<f64> {
-                (0..stats.len())
-                    .filter(|&j| j != i && is_in[j] == want)
-                    .map(|j| stats[j])
-                    .collect()
-            };
-            let (a, b) = (others(true), others(false));
-            if a.is_empty() || b.is_empty() {
-                return 0.0;
-            }
-            let med = |v: &[f64]| {
-                let mut s = v.to_vec();
-                s.sort_by(f64::total_cmp);
-                crate::stats::quantile_sorted(&s, 0.5)
-            };
-            let (mu_in, mu_out) = (med(&a), med(&b));
-            let ss: f64 = [&a, &b]
-                .iter()
-                .map(|v| {
-                    let m = mean(v);
-                    v.iter().map(|x| (x - m).powi(2)).sum::<f64>()
-                })
-                .sum();
-            let df = (a.len() + b.len()).saturating_sub(2).max(1) as f64;
-            let sigma = (ss / df).sqrt().max(1e-9);
-            let x = stats[i];
-            ((x - mu_out).powi(2) - (x - mu_in).powi(2)) / (2.0 * sigma * sigma)
-        })
+/// Scores of one target's dataset statistics: `(x - mean) / sd` over all of them (sample sd;
+/// all 0 when the statistics are equal). Label-free, hence exchangeable under the null.
+pub fn standardise(stats: &[f64]) -> Vec<f64> {
+    let m = mean(stats);
+    let sd = crate::stats::std_dev(stats);
+    stats
+        .iter()
+        .map(|x| if sd > 0.0 { (x - m) / sd } else { 0.0 })
         .collect()
 }
 
@@ -175,37 +170,47 @@ pub fn shadow_attack(
     };
     let stat = |idx: &NnIndex, target: &Rows| -> f64 { -mean(&idx.nearest(&target.feats)) };
 
-    // IN datasets: the released one and `shadows` retrainings on the full member set. Every
-    // target is in the full member set, so the retrainings serve all targets (as in LiRA, where
-    // each model is IN for every record it was trained on): shadows x (1 + targets) retrainings
-    // instead of 2 x shadows x targets.
-    let mut ins = vec![index(input.synthetic)?];
-    for k in 0..cfg.shadows {
-        ins.push(index(&retrain(
-            input.members,
-            sub_seed(seed, &format!("shadow_in_{k}")),
+    // The plan: out[j][r] = target of rank r is left out of shadow j.
+    let k = cfg.shadows;
+    let mut out = vec![vec![false; cands.len()]; k];
+    for r in 0..cands.len() {
+        for j in sample_indices(k, k / 2, sub_seed(seed, &format!("shadow_plan_{r}"))) {
+            if let Some(o) = out.get_mut(j) {
+                o[r] = true;
+            }
+        }
+    }
+
+    let mut datasets = vec![index(input.synthetic)?];
+    for (j, left_out) in out.iter().enumerate() {
+        let train: Vec<HostTraffic> = input
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                !cands
+                    .iter()
+                    .zip(left_out)
+                    .any(|((ti, _, _), &o)| o && ti == i)
+            })
+            .map(|(_, h)| h.clone())
+            .collect();
+        datasets.push(index(&retrain(
+            &train,
+            sub_seed(seed, &format!("shadow_{j}")),
         )?)?);
     }
 
     let mut all_scores = Vec::new();
     let mut all_labels = Vec::new();
+    let mut all_targets = Vec::new();
     let mut per_target = Vec::new();
-    for (rank, (ti, outlier, target)) in cands.iter().enumerate() {
-        let mut stats: Vec<f64> = ins.iter().map(|idx| stat(idx, target)).collect();
-        let mut is_in = vec![true; ins.len()];
-        let without: Vec<HostTraffic> = input
-            .members
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| j != ti)
-            .map(|(_, h)| h.clone())
+    for (rank, (_, outlier, target)) in cands.iter().enumerate() {
+        let stats: Vec<f64> = datasets.iter().map(|idx| stat(idx, target)).collect();
+        let is_in: Vec<bool> = std::iter::once(true)
+            .chain(out.iter().map(|o| !o[rank]))
             .collect();
-        for k in 0..cfg.shadows {
-            let s_out = retrain(&without, sub_seed(seed, &format!("shadow_out_{rank}_{k}")))?;
-            stats.push(stat(&index(&s_out)?, target));
-            is_in.push(false);
-        }
-        let sc = lira_loo(&stats, &is_in);
+        let sc = standardise(&stats);
         let subject = format!("shadow/target{}", rank + 1);
         if let Some(a) = roc_auc(&sc, &is_in) {
             per_target.push(MetricRow::new(
@@ -225,18 +230,20 @@ pub fn shadow_attack(
             *outlier,
             target.len(),
         ));
+        all_targets.extend(std::iter::repeat_n(rank, sc.len()));
         all_scores.extend(sc);
         all_labels.extend(is_in);
     }
     let mut rows = Vec::new();
-    // Each (target, dataset) score is one trial of the game "was this target in that dataset's
-    // training set": retrainings are independent given the target, so they resample as items,
-    // with IN and OUT as strata.
+    // Intervals resample targets (one stratum: every target has IN and OUT scores); the
+    // epsilon trials are the (target, dataset) pairs, IN and OUT as strata.
+    let by_target = Clusters::new(&vec![0; all_targets.len()], &all_targets);
     let side: Vec<usize> = all_labels.iter().map(|&l| l as usize).collect();
     if let Some(s) = summarize(
         &all_scores,
         &all_labels,
-        &crate::stats::Clusters::singletons(&side),
+        &by_target,
+        &Clusters::singletons(&side),
         cfg.bootstrap_reps,
         cfg.confidence,
         sub_seed(seed, "shadow_boot"),
