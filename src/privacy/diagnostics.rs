@@ -89,8 +89,16 @@ pub fn rows(
     let dm1: Vec<f64> = dm.iter().map(|d| d[0]).collect();
     let dn1: Vec<f64> = dn.iter().map(|d| d[0]).collect();
     if let Some(share) = closer_share(&dm1, &dn1, 0..n) {
-        let mut row = MetricRow::new(SECTION, generator, "dcr_share", "member", share, n);
         let by_host = Clusters::new(&vec![0; n], &synth_hosts);
+        // `n` counts the resampled synthetic hosts.
+        let mut row = MetricRow::new(
+            SECTION,
+            generator,
+            "dcr_share",
+            "member",
+            share,
+            by_host.n_clusters(),
+        );
         if let Some((lo, hi)) = cluster_bootstrap_ci(&by_host, reps, 0.95, seed, |idx| {
             closer_share(&dm1, &dn1, idx.iter().copied())
         }) {

@@ -19,8 +19,9 @@
 //! Per attack (subject): `auc` (95% host-cluster bootstrap CI: candidates resampled by host,
 //! members and non-members as strata), `tpr_at_fpr_0.001`, `tpr_at_fpr_0.01`, `tpr_at_fpr_0.1`
 //! (CI), `advantage` (CI), `privacy_gain` (CI), `epsilon_lb` (on one trial per host, its `n`
-//! the number of hosts; see [`roc`] for why), `n_neg`; `n` is otherwise the number of
-//! candidates (flows or hosts). Flow-level attacks have `n_neg = n / 2`
+//! the number of hosts; see [`roc`] for why), `n_neg` (its `n`: all candidates); the `n` of the
+//! other rows counts the units their intervals resample (hosts; for `shadow`, targets).
+//! Flow-level attacks have `n_neg` = half the candidates
 //! candidates per side, so TPR at FPR below `1/n_neg` is the TPR at FPR = 0 (see [`roc`]).
 //! Flow-level attacks also get `auc_host_null`: the median AUC under permutation of the
 //! member / non-member role across hosts, with its 2.5–97.5% band as CI
@@ -243,7 +244,8 @@ pub(crate) fn sample_indices(n: usize, k: usize, seed: u64) -> Vec<usize> {
 
 /// The rows of one attack's summary, in a fixed order.
 pub(crate) fn summary_rows(generator: &str, subject: &str, s: &AttackSummary) -> Vec<MetricRow> {
-    let n = s.n_pos + s.n_neg;
+    // `n` of the interval rows counts what the intervals resample (hosts for flow attacks).
+    let n = s.n_units;
     let row = |m: &str, v: f64, ci: Option<(f64, f64)>| {
         let r = MetricRow::new(SECTION, generator, m, subject, v, n);
         match ci {
@@ -270,7 +272,14 @@ pub(crate) fn summary_rows(generator: &str, subject: &str, s: &AttackSummary) ->
         s.epsilon_lb,
         s.eps_trials.0 + s.eps_trials.1,
     ));
-    out.push(row("n_neg", s.n_neg as f64, None));
+    out.push(MetricRow::new(
+        SECTION,
+        generator,
+        "n_neg",
+        subject,
+        s.n_neg as f64,
+        s.n_pos + s.n_neg,
+    ));
     out
 }
 

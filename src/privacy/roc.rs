@@ -242,6 +242,8 @@ pub struct AttackSummary {
     pub epsilon_lb: f64,
     /// Member and non-member trials (hosts) of the epsilon bound.
     pub eps_trials: (usize, usize),
+    /// Units the intervals resample (hosts for flow candidates).
+    pub n_units: usize,
     pub n_pos: usize,
     pub n_neg: usize,
     pub curve: Vec<(f64, f64)>,
@@ -324,6 +326,7 @@ pub fn summarize(
         advantage_ci: ci(3),
         epsilon_lb: epsilon_lower_bound(&ts, &tl, conf, seed ^ 0x5eed_e951),
         eps_trials: (tp, tl.len() - tp),
+        n_units: resample.n_clusters(),
         n_pos,
         n_neg,
         curve,
