@@ -766,11 +766,11 @@ pub fn evaluate_isolated(
             let n_real = ((src.share * n_train as f64).round() as usize).min(n_train);
             let mut train = Examples::default();
             for i in draw(real.len(), n_real, &mut rng) {
-                train.push_from(&real, i);
+                train.push_from(&real, i, 0);
             }
             if let Some(g) = src.generator {
                 for i in draw(syn[g].len(), n_train - n_real, &mut rng) {
-                    train.push_from(&syn[g], i);
+                    train.push_from(&syn[g], i, real.n_hosts);
                 }
             }
             Some(train_and_predict(
@@ -1127,7 +1127,7 @@ mod tests {
         let e = Examples::from_hosts(&select(day(), &train, at(10), at(12)));
         let mut t = Examples::default();
         for i in 0..20_000.min(e.len()) {
-            t.push_from(&e, i);
+            t.push_from(&e, i, 0);
         }
         let cfg = DetectConfig::default();
         let c = std::time::Instant::now();
