@@ -107,6 +107,13 @@ pub struct Examples {
     pub bytes_y: Vec<f32>,
     /// Label of each flow.
     pub label: Vec<Label>,
+    /// Host of each flow: its position in the slice given to [`Examples::from_hosts`]. The
+    /// unit of the host-cluster bootstrap behind every CI of [`crate::detect`] (flows of one
+    /// host are not independent trials, see [`crate::stats`]).
+    pub host: Vec<usize>,
+    /// Number of hosts the examples were built from, those without flows included: the host
+    /// indices are below it.
+    pub n_hosts: usize,
 }
 
 impl Examples {
@@ -118,8 +125,10 @@ impl Examples {
             bytes_x: Vec::with_capacity(n * BYTES_DIM),
             bytes_y: Vec::with_capacity(n),
             label: Vec::with_capacity(n),
+            host: Vec::with_capacity(n),
+            n_hosts: hosts.len(),
         };
-        for h in hosts {
+        for (k, h) in hosts.iter().enumerate() {
             for (i, f) in h.flows.iter().enumerate() {
                 let prev = i.checked_sub(1).map(|j| &h.flows[j]);
                 protocol_row(h.ip, prev, f, &mut e.proto_x);
@@ -133,6 +142,7 @@ impl Examples {
                 }
                 e.bytes_y.push(log_bytes(f) as f32);
                 e.label.push(f.label);
+                e.host.push(k);
             }
         }
         e
@@ -146,8 +156,11 @@ impl Examples {
         self.proto_y.is_empty()
     }
 
-    /// Append example `i` of `other`.
-    pub fn push_from(&mut self, other: &Examples, i: usize) {
+    /// Append example `i` of `other` as a flow of host `host_offset + other.host[i]`. A set
+    /// assembled from several sources (a training mix of real and synthetic examples) keeps
+    /// their hosts apart by giving each source its own offset, e.g. the `n_hosts` of the
+    /// sources before it.
+    pub fn push_from(&mut self, other: &Examples, i: usize, host_offset: usize) {
         self.proto_x
             .extend_from_slice(&other.proto_x[i * PROTO_DIM..(i + 1) * PROTO_DIM]);
         self.proto_y.push(other.proto_y[i]);
@@ -155,6 +168,9 @@ impl Examples {
             .extend_from_slice(&other.bytes_x[i * BYTES_DIM..(i + 1) * BYTES_DIM]);
         self.bytes_y.push(other.bytes_y[i]);
         self.label.push(other.label[i]);
+        let h = host_offset + other.host[i];
+        self.host.push(h);
+        self.n_hosts = self.n_hosts.max(h + 1);
     }
 }
 
@@ -212,6 +228,25 @@ mod tests {
         assert_eq!(w[0], 1.0);
         assert!((w[9] - (100f64.ln() / 20.0) as f32).abs() < 1e-6);
         assert!(w[BYTES_PER_LAG..].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn host_index_is_the_position_in_the_hosts_slice_and_mixes_keep_sources_apart() {
+        let h = |ip: u32, n: i64| HostTraffic {
+            ip,
+            flows: (0..n).map(|t| flow(t, ip, 9, Proto::TCP, 10)).collect(),
+        };
+        // The empty host keeps its place: host 2 is the third entry.
+        let e = Examples::from_hosts(&[h(7, 2), h(8, 0), h(5, 3)]);
+        assert_eq!(e.host, vec![0, 0, 2, 2, 2]);
+        assert_eq!(e.n_hosts, 3);
+        let s = Examples::from_hosts(&[h(1, 1), h(2, 1)]);
+        let mut mix = Examples::default();
+        mix.push_from(&e, 3, 0);
+        mix.push_from(&s, 1, e.n_hosts);
+        mix.push_from(&s, 0, e.n_hosts);
+        assert_eq!(mix.host, vec![2, 4, 3]);
+        assert_eq!((mix.len(), mix.n_hosts), (3, 5));
     }
 
     #[test]

@@ -22,7 +22,8 @@
 //!   `netshare_*` ones, are the ones to set beside published figures. `copy` replays exactly
 //!   this traffic under pseudonymous own IPs, so its distances are 0 (its IP rank rows are only
 //!   ~0: a flow between two member hosts keeps the other member's real address, which splits
-//!   that address's count).
+//!   that address's count), and its `detection_auc` falls below 0.5 (copies of the test hosts
+//!   train the other class; [`detect`]).
 //!
 //! **Window of the training reference.** The reference is the members' traffic in the
 //! *training* window, as fitted, not cut to the generation window. Without a time split (the
@@ -62,7 +63,7 @@
 //! | `hourly_profile_jsd` | `all` | JS of the pooled 24-bin hour-of-day flow histogram |
 //! | `flows_per_hour_emd` | `host_hour` | W1 of `ln(1+flows)` per (host, clock hour) over the real data's hours, zeros included |
 //! | `flows_per_host_emd` | `all` | W1 of `ln(1+flows)` per host |
-//! | `detection_auc` | `rf` | real-vs-synthetic random-forest AUC with bootstrap CI ([`detect`]) |
+//! | `detection_auc` | `rf` | real-vs-synthetic random-forest AUC, split by host, with a host-cluster bootstrap CI ([`detect`]) |
 //! | `rule_violation` | rule names, `any` | share of flows violating each rule ([`rules`]) |
 //!
 //! [`reference_rows`] gives the reference's own rows (generator `real`): its `lag1_autocorr`
@@ -91,6 +92,9 @@
 //!   unnormalised EMD; [`netshare`] documents every convention and the field mapping.
 //! * **n**: real + synthetic flows for two-sample rows, test flows for `detection_auc`,
 //!   flows checked for rules, host-hours / hosts for the activity rows.
+//! * **CI**: only `detection_auc` has one, a host-cluster bootstrap ([`crate::stats`]): strata
+//!   real and synthetic, clusters the hosts of each side's test half, since the flows of one
+//!   host are not independent trials. The other rows are point values.
 
 pub mod detect;
 pub mod dist;
@@ -156,11 +160,12 @@ pub struct FidelityConfig {
     pub detection_trees: usize,
     /// Maximum depth of each tree (default 10).
     pub detection_depth: u16,
-    /// Flows sampled per side before the train/test split (default 5,000).
+    /// Flows per side at most, training and test half together (default 5,000).
     pub detection_max_flows_per_side: usize,
-    /// Share of each side's sample used for training (default 0.7).
+    /// Share of each side's flows in the training half, whose hosts are then kept out of the
+    /// test half (default 0.7; [`detect`]).
     pub detection_train_fraction: f64,
-    /// Bootstrap resamples for CIs (default 200).
+    /// Host-cluster bootstrap resamples for the CI (default 200).
     pub bootstrap_reps: usize,
     /// CI level (default 0.95).
     pub ci_level: f64,
