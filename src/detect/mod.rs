@@ -578,7 +578,8 @@ fn subject_stats(
             })
         })
         .collect();
-    (n, out)
+    // `n` of the rows: the units the interval resamples (hosts, per class).
+    (clusters.n_clusters(), out)
 }
 
 fn push_rows(
@@ -628,7 +629,12 @@ fn all_source_rows(
                 .collect::<Vec<_>>()
         },
     );
-    let nc = clean.len();
+    // `n` of the task rows: the test hosts, the units their intervals resample.
+    let nc = clean
+        .host
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     let mut out = Vec::with_capacity(names.len());
     for (s, (name, task)) in names.iter().zip(task).enumerate() {
         let mut rows = Vec::new();
@@ -1147,7 +1153,8 @@ mod tests {
                     "average_precision",
                     &format!("bytes/{a}")
                 )
-                .n > 3000
+                .n >= 3,
+                "{a}: its rows' n counts the test hosts of both classes"
             );
         }
     }
@@ -1617,7 +1624,8 @@ mod tests {
         }];
         let by_source: Vec<&[Preds]> = vec![&preds];
         let (n, out) = subject_stats(&by_source, &attacked, "scan", 400, 5);
-        assert_eq!(n, 500);
+        // `n` counts the resampled hosts: 8 with background flows, 2 with scans.
+        assert_eq!(n, 10);
         for fd in &out[0] {
             let [(auc, ci, _), _] = fd.clone().unwrap();
             assert_eq!((auc, ci), (0.5, Some((0.0, 1.0))));

@@ -85,6 +85,8 @@ pub struct Detection {
     pub auc: f64,
     pub ci: Option<(f64, f64)>,
     pub n_test: usize,
+    /// Test hosts (both sides), the units the interval resamples.
+    pub n_hosts: usize,
 }
 
 /// Train and score the real-vs-synthetic detector. Errors when a side has fewer than 10 flows
@@ -115,6 +117,7 @@ pub fn detection_auc(
         auc,
         ci,
         n_test: t.labels.len(),
+        n_hosts: t.clusters.n_clusters(),
     })
 }
 

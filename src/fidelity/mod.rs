@@ -717,7 +717,8 @@ pub fn evaluate_against(
         };
         match detect::detection_auc(&r, &s, &p, seed) {
             Ok(d) => {
-                let mut x = row("detection_auc", "rf", d.auc, d.n_test);
+                // `n` counts the test hosts that the interval resamples.
+                let mut x = row("detection_auc", "rf", d.auc, d.n_hosts);
                 if let Some((lo, hi)) = d.ci {
                     x = x.with_ci(lo, hi);
                 }

@@ -88,9 +88,9 @@ fn real_vs_itself_is_zero_and_rows_are_deterministic() {
     // The detector splits by host: with two hosts per side, each side tests one host, and a
     // host-cluster bootstrap of one host per stratum has nothing to resample, so there is no
     // CI (the null check, two disjoint host samples of one population, is in the test on the
-    // 92-host day below).
+    // 92-host day below). Its `n` counts the test hosts, one per side.
     let auc = rows.iter().find(|r| r.metric == "detection_auc").unwrap();
-    assert_eq!((auc.ci_low, auc.ci_high, auc.n), (None, None, 1200));
+    assert_eq!((auc.ci_low, auc.ci_high, auc.n), (None, None, 2));
     // The real lag-1 ACFs reported for the table: sizes of consecutive flows are positively
     // correlated (0.240), log gaps negatively (−0.190: a long pause is followed by a burst).
     let d = describe_rows("real", &real, &cfg);
