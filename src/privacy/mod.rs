@@ -23,7 +23,7 @@
 //! other rows counts the units their intervals resample (hosts; for `shadow`, targets).
 //! Flow-level attacks have `n_neg` = half the candidates
 //! candidates per side, so TPR at FPR below `1/n_neg` is the TPR at FPR = 0 (see [`roc`]).
-//! Flow-level attacks also get `auc_host_null`: the median AUC under permutation of the
+//! Flow-level attacks also get `auc_host_null` (`n`: the permuted hosts): the median AUC under permutation of the
 //! member / non-member role across hosts, with its 2.5–97.5% band as CI
 //! ([`roc::host_permutation_null`]); an AUC inside that band is indistinguishable from the
 //! difference between two real host groups.
@@ -502,8 +502,15 @@ pub fn evaluate_detailed(
             rows.extend(summary_rows(generator, name, &summary));
             if let Some((med, lo, hi)) = null {
                 rows.push(
-                    MetricRow::new(SECTION, generator, "auc_host_null", name, med, sc.len())
-                        .with_ci(lo, hi),
+                    MetricRow::new(
+                        SECTION,
+                        generator,
+                        "auc_host_null",
+                        name,
+                        med,
+                        host_is_member.len(),
+                    )
+                    .with_ci(lo, hi),
                 );
             }
             results.push(AttackResult {
