@@ -41,8 +41,9 @@ fn sha256_file(path: &std::path::Path) -> Result<String> {
 }
 
 /// The real data of a run and its host split, before each role's traffic is cut out of it:
-/// the part of loading that [`Prepared::load`] builds on, for whatever else needs the split a
-/// run uses, so that the two cannot disagree on the hosts, the roles or the windows. Windows are `[start, end)` Unix seconds.
+/// the part of loading that `stan run` ([`Prepared::load`]) and `stan split`
+/// ([`super::split::write_split`]) share, so that the two cannot disagree on the hosts, the
+/// roles or the windows. Windows are `[start, end)` Unix seconds.
 pub struct Loaded {
     /// SHA-256 of the data file.
     pub data_hash: String,
