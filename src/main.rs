@@ -33,6 +33,20 @@ enum Cmd {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Write the host split `stan run` uses for a spec and seed, to train a generator elsewhere.
+    ///
+    /// Each role's flows in the training window (members.csv: exactly the generators' training
+    /// data; nonmembers.csv, holdout.csv, reference.csv), then split.json (hosts per role,
+    /// windows, spec hash, seed, revisions, flow counts).
+    Split {
+        spec: PathBuf,
+        /// Folder to write the files into (created if missing; files there are replaced).
+        #[arg(long)]
+        out: PathBuf,
+        /// Override the spec's seed (as `stan run --seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Expand a `[sweep]` grid into runs; run the missing ones locally or emit a Slurm array.
     Sweep {
         file: PathBuf,
@@ -131,10 +145,7 @@ fn main() -> ExitCode {
 fn dispatch(cmd: Cmd) -> Result<ExitCode> {
     match cmd {
         Cmd::Run { spec, out, seed } => {
-            let mut s = stan::spec::Spec::load(&spec)?;
-            if let Some(seed) = seed {
-                s.seed = seed;
-            }
+            let s = load_spec(&spec, seed)?;
             let opts = stan::run::RunOptions {
                 out,
                 progress: true,
@@ -159,6 +170,19 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 );
                 Ok(ExitCode::FAILURE)
             }
+        }
+        Cmd::Split { spec, out, seed } => {
+            let s = load_spec(&spec, seed)?;
+            let r = stan::run::split::write_split(&s, &out)
+                .with_context(|| format!("splitting {}", spec.display()))?;
+            for f in &r.files {
+                eprintln!(
+                    "{}: {} hosts, {} flows in [{}, {})",
+                    f.file, f.hosts, f.flows, f.window.0, f.window.1
+                );
+            }
+            println!("{}", out.display());
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Sweep {
             file,
@@ -321,6 +345,16 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The spec at `path`, with its seed replaced by `seed` when given (`stan run` and `stan split`
+/// alike, so that both see the same spec for the same arguments).
+fn load_spec(path: &std::path::Path, seed: Option<u64>) -> Result<stan::spec::Spec> {
+    let mut s = stan::spec::Spec::load(path)?;
+    if let Some(seed) = seed {
+        s.seed = seed;
+    }
+    Ok(s)
 }
 
 fn parse_prefix(s: &str) -> Result<u32> {

@@ -340,6 +340,20 @@ pub fn select(hosts: &[HostTraffic], ips: &[u32], start: i64, end: i64) -> Vec<H
         .collect()
 }
 
+/// The flows of `flows` that belong to a host of `ips` (as `sa` or `da`) with
+/// `start <= te < end`, each once, in their order in `flows`: a flow file of those hosts. Its
+/// [`host_view`] over `ips` is the hosts' traffic in the window as [`select`] cuts it from the
+/// host view of `flows`, flow for flow and with ties in time in the same order. Unlike
+/// [`all_flows`], a flow between two of the hosts is in it once (each host's view takes it).
+pub fn flows_of(flows: &[Flow], ips: &[u32], start: i64, end: i64) -> Vec<Flow> {
+    let set: std::collections::HashSet<u32> = ips.iter().copied().collect();
+    flows
+        .iter()
+        .filter(|f| f.te >= start && f.te < end && (set.contains(&f.sa) || set.contains(&f.da)))
+        .copied()
+        .collect()
+}
+
 /// All flows of several hosts, as seen from each host (a flow between two selected hosts appears
 /// twice, once per host, as in STAN's per-user files).
 pub fn all_flows(hosts: &[HostTraffic]) -> Vec<Flow> {
@@ -445,6 +459,51 @@ mod tests {
         assert_eq!(sizes(&one), [47, 23, 11, 12]);
         let tiny = HostSplit::stratified(&[1, 2, 3, 4], &[0, 0, 1, 1], [0.9, 0.05, 0.05], 1);
         assert_eq!(sizes(&tiny), [1, 1, 1, 1]);
+    }
+
+    /// A role's flow file, read back as hosts, is the role's traffic: each flow written once
+    /// (also one between two of its hosts), in file order, so that ties in time keep their order.
+    #[test]
+    fn flows_of_a_role_give_back_its_host_view() {
+        use crate::data::flow::{Flags, Label, Proto};
+        let flow = |te: i64, sa: u32, da: u32, sp: u16| Flow {
+            te,
+            td: 0.0,
+            sa,
+            da,
+            sp,
+            dp: 80,
+            pr: Proto::TCP,
+            flg: Flags(0),
+            fwd: 0,
+            stos: 0,
+            pkt: 1,
+            byt: 40,
+            label: Label::Background,
+        };
+        // Hosts 1 and 2 are the role, 3 is another host, 9 is outside.
+        let flows = vec![
+            flow(5, 1, 9, 1),
+            flow(5, 2, 1, 2), // between two role hosts, tied in time with the one before
+            flow(3, 9, 2, 3),
+            flow(5, 1, 9, 4),
+            flow(4, 3, 9, 5),
+            flow(6, 3, 1, 6),
+            flow(9, 1, 9, 7), // outside the window
+            flow(1, 2, 2, 8), // a host talking to itself
+        ];
+        let role = [1, 2];
+        let out = flows_of(&flows, &role, 0, 9);
+        let ports: Vec<u16> = out.iter().map(|f| f.sp).collect();
+        assert_eq!(ports, vec![1, 2, 3, 4, 6, 8]);
+        let all = host_view(&flows, &[1, 2, 3]);
+        assert_eq!(host_view(&out, &role), select(&all, &role, 0, 9));
+        // Host flows: host 1 has 1, 2, 4, 6; host 2 has 2, 3, 8.
+        let n: usize = select(&all, &role, 0, 9)
+            .iter()
+            .map(|h| h.flows.len())
+            .sum();
+        assert_eq!(n, 7);
     }
 
     /// Strata: a host with non-TCP/UDP/ICMP flows goes by its most frequent such protocol; the

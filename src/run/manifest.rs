@@ -2,6 +2,7 @@
 
 use super::prepare::Prepared;
 use crate::data::flow::{format_ipv4, format_time};
+use crate::data::hosts::HostSplit;
 use crate::encode::Encoder;
 use crate::error::Result;
 use crate::spec::Spec;
@@ -124,6 +125,23 @@ pub struct SplitInfo {
     pub test_window: (String, String),
 }
 
+impl SplitInfo {
+    /// The record of `split` with its training and test windows (`[start, end)` Unix seconds).
+    pub fn new(split: &HostSplit, train: (i64, i64), test: (i64, i64)) -> SplitInfo {
+        let ips = |v: &[u32]| v.iter().map(|&ip| format_ipv4(ip)).collect();
+        let window = |w: (i64, i64)| (format_time(w.0), format_time(w.1));
+        SplitInfo {
+            hash: split.hash(),
+            members: ips(&split.members),
+            nonmembers: ips(&split.nonmembers),
+            holdout: ips(&split.holdout),
+            reference: ips(&split.reference),
+            train_window: window(train),
+            test_window: window(test),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
     pub experiment: String,
@@ -179,20 +197,11 @@ impl Manifest {
     }
 
     pub fn record_data(&mut self, p: &Prepared) {
-        let ips = |v: &[u32]| v.iter().map(|&ip| format_ipv4(ip)).collect();
         self.data.sha256 = p.data_hash.clone();
         self.data.flows = p.n_flows;
         self.data.skipped_invalid = p.skipped_invalid;
         self.data.hosts = p.hosts.len();
-        self.split = SplitInfo {
-            hash: p.split.hash(),
-            members: ips(&p.split.members),
-            nonmembers: ips(&p.split.nonmembers),
-            holdout: ips(&p.split.holdout),
-            reference: ips(&p.split.reference),
-            train_window: (format_time(p.train.0), format_time(p.train.1)),
-            test_window: (format_time(p.test.0), format_time(p.test.1)),
-        };
+        self.split = SplitInfo::new(&p.split, p.train, p.test);
         if let Some(path) = self.spec.pointer("/data/path").and_then(|v| v.as_str()) {
             self.data.path = path.to_string();
         }

@@ -14,6 +14,7 @@ pub mod machine;
 pub mod manifest;
 pub mod prepare;
 mod revision;
+pub mod split;
 
 use crate::baselines::{self, BayesChain, Marginals, RowSampler};
 use crate::data::hosts::HostTraffic;

@@ -40,8 +40,35 @@ fn sha256_file(path: &std::path::Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-impl Prepared {
-    pub fn load(spec: &Spec) -> Result<Prepared> {
+/// The real data of a run and its host split, before each role's traffic is cut out of it:
+/// the part of loading that `stan run` ([`Prepared::load`]) and `stan split`
+/// ([`super::split::write_split`]) share, so that the two cannot disagree on the hosts, the
+/// roles or the windows. Windows are `[start, end)` Unix seconds.
+pub struct Loaded {
+    /// SHA-256 of the data file.
+    pub data_hash: String,
+    /// Flows in the data window.
+    pub n_flows: usize,
+    pub skipped_invalid: usize,
+    /// The data window's flows, in file order.
+    pub flows: Vec<Flow>,
+    /// The modelled hosts, sorted.
+    pub hosts: Vec<u32>,
+    /// Every modelled host's traffic in the data window (`host_view` of `flows`).
+    pub traffic: Vec<HostTraffic>,
+    pub split: HostSplit,
+    /// The seed the split was dealt with (`split.seed`, default the run seed).
+    pub split_seed: u64,
+    /// The data window.
+    pub window: (i64, i64),
+    pub train: (i64, i64),
+    pub test: (i64, i64),
+}
+
+impl Loaded {
+    /// Read `spec.data`, restrict it to the data window, choose the modelled hosts and deal
+    /// them to the roles.
+    pub fn load(spec: &Spec) -> Result<Loaded> {
         let d = &spec.data;
         let data_hash = sha256_file(&d.path)?;
         let (mut flows, skipped) = if d.skip_invalid {
@@ -77,7 +104,7 @@ impl Prepared {
         flows.retain(|f| f.te >= start && f.te < end);
         let n_flows = flows.len();
         let hosts = Self::choose_hosts(spec, &flows)?;
-        let all = host_view(&flows, &hosts);
+        let traffic = host_view(&flows, &hosts);
         let fractions = [
             spec.split.members,
             spec.split.nonmembers,
@@ -87,7 +114,7 @@ impl Prepared {
         let split = if spec.split.stratify {
             // Strata from the whole data window: the split is a design choice made before any
             // model sees data, like the choice of hosts.
-            let strata = host_strata(&all, ACTIVITY_QUARTILES);
+            let strata = host_strata(&traffic, ACTIVITY_QUARTILES);
             HostSplit::stratified(&hosts, &strata, fractions, split_seed)
         } else {
             HostSplit::shuffle(&hosts, fractions, split_seed)
@@ -102,22 +129,48 @@ impl Prepared {
             }
             None => ((start, end), (start, end)),
         };
-        Ok(Prepared {
+        Ok(Loaded {
             data_hash,
             n_flows,
             skipped_invalid: skipped,
-            members_train: select(&all, &split.members, train.0, train.1),
-            nonmembers_train: select(&all, &split.nonmembers, train.0, train.1),
-            nonmembers_test: select(&all, &split.nonmembers, test.0, test.1),
-            holdout_test: select(&all, &split.holdout, test.0, test.1),
-            reference_train: select(&all, &split.reference, train.0, train.1),
+            flows,
             hosts,
+            traffic,
             split,
+            split_seed,
+            window: (start, end),
             train,
             test,
         })
     }
 
+    /// The traffic of hosts `ips` in `window`, in the order of `ips`.
+    pub fn select(&self, ips: &[u32], window: (i64, i64)) -> Vec<HostTraffic> {
+        select(&self.traffic, ips, window.0, window.1)
+    }
+
+    /// Cut out each role's traffic in the window the runner uses it in.
+    pub fn into_prepared(self) -> Prepared {
+        let s = &self.split;
+        let (train, test) = (self.train, self.test);
+        Prepared {
+            members_train: self.select(&s.members, train),
+            nonmembers_train: self.select(&s.nonmembers, train),
+            nonmembers_test: self.select(&s.nonmembers, test),
+            holdout_test: self.select(&s.holdout, test),
+            reference_train: self.select(&s.reference, train),
+            data_hash: self.data_hash,
+            n_flows: self.n_flows,
+            skipped_invalid: self.skipped_invalid,
+            hosts: self.hosts,
+            split: self.split,
+            train,
+            test,
+        }
+    }
+
+    /// The modelled hosts: `data.hosts`, or the internal hosts with `data.min_flows` flows; at
+    /// most `data.max_hosts` of them, a sample seeded by the run seed.
     fn choose_hosts(spec: &Spec, flows: &[Flow]) -> Result<Vec<u32>> {
         let d = &spec.data;
         let mut hosts = if d.hosts.is_empty() {
@@ -165,5 +218,12 @@ impl Prepared {
             });
         }
         Ok(hosts)
+    }
+}
+
+impl Prepared {
+    /// Load the data and split it ([`Loaded::load`]), then cut out the roles' traffic.
+    pub fn load(spec: &Spec) -> Result<Prepared> {
+        Loaded::load(spec).map(Loaded::into_prepared)
     }
 }
