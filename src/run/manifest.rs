@@ -3,7 +3,6 @@
 use super::prepare::Prepared;
 use crate::data::flow::{format_ipv4, format_time};
 use crate::data::hosts::HostSplit;
-use crate::encode::Encoder;
 use crate::error::Result;
 use crate::spec::Spec;
 use serde::{Deserialize, Serialize};
@@ -165,7 +164,10 @@ pub struct Manifest {
     pub machine: super::machine::Machine,
     pub data: DataInfo,
     pub split: SplitInfo,
-    pub encoder: Option<Encoder>,
+    /// The fitted encoder (scales, vocabularies, options), kept as JSON: a record written by an
+    /// older revision whose encoder had other options must stay readable (`stan report` reads
+    /// every curated run folder), and nothing reads it back as an `Encoder`.
+    pub encoder: Option<serde_json::Value>,
     pub generators: BTreeMap<String, GeneratorInfo>,
     /// Sweep cell parameters (`key = value`), empty for a plain run.
     pub cell: BTreeMap<String, String>,
@@ -292,5 +294,18 @@ mod tests {
         let back: Manifest = serde_json::from_value(v).unwrap();
         assert_eq!(back.generators["copy"].status, GeneratorStatus::Ok);
         assert_eq!(back.status, RunStatus::Complete);
+    }
+
+    #[test]
+    fn manifests_with_a_removed_encoder_option_still_read() {
+        // The encoder as revision 5277e3a writes it, with an option removed since
+        // (`host_activity`): `stan report` must still read such run folders.
+        let spec = Spec::from_toml("name = \"t\"", "test").unwrap();
+        let mut m = Manifest::new(&spec);
+        m.finish(Stages::default());
+        let mut v = serde_json::to_value(&m).unwrap();
+        v["encoder"] = serde_json::json!({"config": {"host_activity": true, "window": 5}});
+        let back: Manifest = serde_json::from_value(v).unwrap();
+        assert_eq!(back.encoder.unwrap()["config"]["host_activity"], true);
     }
 }

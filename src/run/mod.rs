@@ -111,7 +111,7 @@ fn run_ugr16(
         Encoder::fit(&p.members_train, p.train.0, spec.encoder.clone())
     })?;
     let train_seq = stages.time("encode", || encoder.encode_hosts(&p.members_train, p.train))?;
-    manifest.encoder = Some(encoder.clone());
+    manifest.encoder = serde_json::to_value(&encoder).ok();
 
     let mut failures = Failures::default();
     let mut synthetic: Vec<(GeneratorName, Vec<HostTraffic>)> = Vec::new();
