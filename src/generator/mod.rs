@@ -4,7 +4,7 @@
 //!
 //! Why a trait: the runner only orchestrates (fit, roll out, write, evaluate) and the shadow
 //! attack retrains through the same interface as the released fit, so a generator is one module
-//! plus one line in the registry, and everything it does (STAN's training, rate calibration
+//! plus its entry in the registry, and everything it does (STAN's training, rate calibration
 //! and manifest details included) lives with it.
 
 pub mod registry;
@@ -21,8 +21,8 @@ use std::path::Path;
 /// its clock (e.g. a model that only samples zero gaps).
 pub const MAX_ROWS_PER_HOST: usize = 200_000;
 
-/// Mixed into a roll-out's seed for decoding (the sub-second times and extras the encoded rows
-/// leave open), so that decoding draws do not repeat the roll-out's.
+/// Mixed into a roll-out's seed for decoding (the port within a port class, which the encoded
+/// rows leave open), so that decoding draws do not repeat the roll-out's.
 const DECODE_SEED: u64 = 0xDEC0DE;
 
 /// What a fit of NetFlow traffic gets: the training hosts (the members' training traffic, or

@@ -1,5 +1,6 @@
 //! The registry: every generator a spec can name, and how each is built from the spec.
-//! Adding a generator means writing its module and adding it here (a name and a `build` arm).
+//! Adding a generator means writing its module and adding it here (a variant, its name and a
+//! `build` arm).
 
 use super::Generator;
 use crate::baselines::{BayesGenerator, CopyGenerator, HoldoutGenerator, IndependentGenerator};

@@ -60,6 +60,7 @@ pub fn run_dir(spec: &Spec, out: &Path) -> PathBuf {
     out.join(&spec.name).join(spec.run_id())
 }
 
+/// Rows per synthetic host at most (defined with the generators, which enforce it).
 pub use crate::generator::MAX_ROWS_PER_HOST;
 
 /// Run one spec.
