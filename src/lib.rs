@@ -8,6 +8,7 @@ pub mod encode;
 pub mod error;
 pub mod experiments;
 pub mod fidelity;
+pub mod generator;
 pub mod model;
 pub mod privacy;
 pub mod report;

@@ -9,28 +9,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-/// The generators a spec can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GeneratorName {
-    Stan,
-    Independent,
-    Bayes,
-    Copy,
-    Holdout,
-}
-
-impl GeneratorName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GeneratorName::Stan => "stan",
-            GeneratorName::Independent => "independent",
-            GeneratorName::Bayes => "bayes",
-            GeneratorName::Copy => "copy",
-            GeneratorName::Holdout => "holdout",
-        }
-    }
-}
+/// The generators a spec can name live with the registry that builds them.
+pub use crate::generator::GeneratorName;
 
 /// The evaluations a spec can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

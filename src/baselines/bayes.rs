@@ -11,6 +11,7 @@
 
 use super::RowSampler;
 use crate::error::{Error, Result};
+use crate::generator::{Fitted, Generator, GeneratorName, Simulated, Training};
 use crate::schema::{AttrKind, Schema, Sequences};
 use rand::RngExt;
 use rand::rngs::StdRng;
@@ -176,5 +177,35 @@ impl RowSampler for BayesChain {
                 .unwrap_or(&n.marginal);
             row[n.attr] = pool[rng.random_range(0..pool.len())];
         }
+    }
+}
+
+/// `bayes` as a [`Generator`]: a [`BayesChain`] of the encoded training rows.
+#[derive(Clone, Debug, Default)]
+pub struct BayesGenerator {
+    pub config: BayesConfig,
+}
+
+impl Generator for BayesGenerator {
+    fn name(&self) -> &'static str {
+        GeneratorName::Bayes.as_str()
+    }
+
+    fn fit<'a>(&self, data: &Training<'a>, _seed: u64) -> Result<Box<dyn Fitted + 'a>> {
+        super::fit_sampler(data, |schema, seq| {
+            BayesChain::fit(schema, seq, &self.config)
+        })
+    }
+
+    fn fit_simulated(
+        &self,
+        data: &Simulated<'_>,
+        seed: u64,
+    ) -> Result<(Sequences, serde_json::Value)> {
+        let chain = BayesChain::fit(data.schema, data.train, &self.config)?;
+        Ok((
+            super::sample_simulated(&chain, data, seed),
+            serde_json::Value::Null,
+        ))
     }
 }

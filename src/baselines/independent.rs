@@ -7,6 +7,7 @@
 
 use super::RowSampler;
 use crate::error::{Error, Result};
+use crate::generator::{Fitted, Generator, GeneratorName, Simulated, Training};
 use crate::schema::{Schema, Sequences};
 use rand::RngExt;
 use rand::rngs::StdRng;
@@ -48,5 +49,31 @@ impl RowSampler for Marginals {
                 row[j] = v[rng.random_range(0..v.len())];
             }
         }
+    }
+}
+
+/// `independent` as a [`Generator`]: [`Marginals`] of the encoded training rows.
+#[derive(Clone, Debug, Default)]
+pub struct IndependentGenerator;
+
+impl Generator for IndependentGenerator {
+    fn name(&self) -> &'static str {
+        GeneratorName::Independent.as_str()
+    }
+
+    fn fit<'a>(&self, data: &Training<'a>, _seed: u64) -> Result<Box<dyn Fitted + 'a>> {
+        super::fit_sampler(data, Marginals::fit)
+    }
+
+    fn fit_simulated(
+        &self,
+        data: &Simulated<'_>,
+        seed: u64,
+    ) -> Result<(Sequences, serde_json::Value)> {
+        let m = Marginals::fit(data.schema, data.train)?;
+        Ok((
+            super::sample_simulated(&m, data, seed),
+            serde_json::Value::Null,
+        ))
     }
 }

@@ -6,11 +6,13 @@ pub mod bayes;
 pub mod independent;
 pub mod replay;
 
-pub use bayes::{BayesChain, BayesConfig};
-pub use independent::{IndependentConfig, Marginals};
-pub use replay::{replay, shuffle_columns};
+pub use bayes::{BayesChain, BayesConfig, BayesGenerator};
+pub use independent::{IndependentConfig, IndependentGenerator, Marginals};
+pub use replay::{CopyGenerator, HoldoutGenerator, replay, shuffle_columns};
 
-use crate::schema::{Conditioner, Sequences};
+use crate::error::Result;
+use crate::generator::{Fitted, MAX_ROWS_PER_HOST, Simulated, Synthetic, Training};
+use crate::schema::{Conditioner, Schema, Sequences, Unconditioned};
 use rand::rngs::StdRng;
 
 /// A fitted sampler of encoded rows: fills the non-given attributes of `row`, given the previous
@@ -61,4 +63,56 @@ pub fn roll_out<C: Conditioner>(
         seq.push_host(&r);
     }
     seq
+}
+
+/// A fitted [`RowSampler`] of encoded NetFlow rows: rolls out under the host clock of the
+/// generation window and decodes (what `independent` and `bayes` share).
+struct FittedSampler<'a, S> {
+    sampler: S,
+    n_attrs: usize,
+    data: Training<'a>,
+}
+
+impl<S: RowSampler> Fitted for FittedSampler<'_, S> {
+    fn generate(&self, seed: u64) -> Result<Synthetic> {
+        let clock = self.data.clock();
+        let seq = roll_out(
+            &self.sampler,
+            &clock,
+            self.n_attrs,
+            self.data.n_hosts(),
+            MAX_ROWS_PER_HOST,
+            seed,
+        );
+        Ok(Synthetic {
+            hosts: self.data.decode(&seq, seed),
+            details: serde_json::Value::Null,
+        })
+    }
+}
+
+/// Fit a row sampler on `data`'s encoded training rows with `fit(schema, rows)`.
+fn fit_sampler<'a, S: RowSampler + 'a>(
+    data: &Training<'a>,
+    fit: impl FnOnce(&Schema, &Sequences) -> Result<S>,
+) -> Result<Box<dyn Fitted + 'a>> {
+    let schema = data.encoder.schema();
+    let sampler = fit(&schema, data.seq)?;
+    Ok(Box::new(FittedSampler {
+        sampler,
+        n_attrs: schema.len(),
+        data: *data,
+    }))
+}
+
+/// Sample the simulated check's `n_hosts` x `n_rows` rows from a fitted row sampler.
+fn sample_simulated(sampler: &dyn RowSampler, data: &Simulated<'_>, seed: u64) -> Sequences {
+    roll_out(
+        sampler,
+        &Unconditioned,
+        data.schema.len(),
+        data.n_hosts,
+        data.n_rows,
+        seed,
+    )
 }

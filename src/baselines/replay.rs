@@ -9,6 +9,9 @@
 use crate::data::flow::Flow;
 use crate::data::hosts::HostTraffic;
 use crate::encode::pseudonym;
+use crate::error::Result;
+use crate::generator::{Fitted, Generator, GeneratorName, Simulated, Synthetic, Training};
+use crate::schema::Sequences;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
@@ -85,4 +88,62 @@ pub fn shuffle_columns(hosts: &[HostTraffic], seed: u64) -> Vec<HostTraffic> {
                 .collect(),
         })
         .collect()
+}
+
+/// Real hosts to replay: what a fitted `copy` or `holdout` is.
+struct Replayed<'a>(&'a [HostTraffic]);
+
+impl Fitted for Replayed<'_> {
+    /// Replays the same hosts whatever the seed.
+    fn generate(&self, _seed: u64) -> Result<Synthetic> {
+        Ok(Synthetic {
+            hosts: replay(self.0),
+            details: serde_json::Value::Null,
+        })
+    }
+}
+
+/// `copy` as a [`Generator`]: replays its training hosts.
+#[derive(Clone, Debug, Default)]
+pub struct CopyGenerator;
+
+impl Generator for CopyGenerator {
+    fn name(&self) -> &'static str {
+        GeneratorName::Copy.as_str()
+    }
+
+    fn fit<'a>(&self, data: &Training<'a>, _seed: u64) -> Result<Box<dyn Fitted + 'a>> {
+        Ok(Box::new(Replayed(data.hosts)))
+    }
+
+    fn fit_simulated(
+        &self,
+        data: &Simulated<'_>,
+        _seed: u64,
+    ) -> Result<(Sequences, serde_json::Value)> {
+        Ok((data.train.clone(), serde_json::Value::Null))
+    }
+}
+
+/// `holdout` as a [`Generator`]: replays the prepared holdout hosts ([`Training::holdout`]),
+/// whatever it is trained on, so shadow retrainings of it ignore their training sets too.
+#[derive(Clone, Debug, Default)]
+pub struct HoldoutGenerator;
+
+impl Generator for HoldoutGenerator {
+    fn name(&self) -> &'static str {
+        GeneratorName::Holdout.as_str()
+    }
+
+    fn fit<'a>(&self, data: &Training<'a>, _seed: u64) -> Result<Box<dyn Fitted + 'a>> {
+        Ok(Box::new(Replayed(data.holdout)))
+    }
+
+    fn fit_simulated(
+        &self,
+        data: &Simulated<'_>,
+        _seed: u64,
+    ) -> Result<(Sequences, serde_json::Value)> {
+        Ok((data.holdout.clone(), serde_json::Value::Null))
+    }
 }

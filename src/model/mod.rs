@@ -15,6 +15,7 @@ mod categorical;
 mod checkpoint;
 pub mod config;
 mod generate;
+mod generator;
 mod layers;
 mod mdn;
 mod mdn_cpu;
@@ -33,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::{StanConfig, ValSplit, resolve_device};
 pub use generate::{Conditioner, Unconditioned};
+pub use generator::StanGenerator;
 pub use train::TrainState;
 
 use crate::schema::{Schema, Sequences};

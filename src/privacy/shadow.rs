@@ -104,7 +104,9 @@ impl ShadowConfig {
     }
 }
 
-/// The retraining callback: `retrain(training hosts, seed)` returns synthetic hosts.
+/// The retraining callback: `retrain(training hosts, seed)` returns synthetic hosts. The runner
+/// builds it from the generator's [`crate::generator::Generator`] with
+/// [`crate::generator::retrain`], so a shadow is fitted and rolled out as the released data is.
 pub type Retrain<'a> = dyn Fn(&[HostTraffic], u64) -> Result<Vec<HostTraffic>> + 'a;
 
 /// Scores of one target's dataset statistics: `(x - mean) / sd` over all of them (sample sd;

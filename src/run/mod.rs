@@ -16,18 +16,15 @@ pub mod prepare;
 mod revision;
 pub mod split;
 
-use crate::baselines::{self, BayesChain, Marginals, RowSampler};
 use crate::data::hosts::HostTraffic;
-use crate::encode::rate::{self, RateCounts};
-use crate::encode::{Clock, Encoder, pseudonym};
+use crate::encode::Encoder;
 use crate::error::{Error, Result};
 use crate::fidelity;
-use crate::model::GenStats;
-use crate::model::Stan;
+use crate::generator::{self, GeneratorName, Role, Simulated, Training};
 use crate::privacy::{self, PrivacyInput};
 use crate::report::{self, MetricRow};
-use crate::schema::{Sequences, Unconditioned};
-use crate::spec::{DatasetKind, Evaluation, GeneratorName, Spec};
+use crate::schema::Sequences;
+use crate::spec::{DatasetKind, Evaluation, Spec};
 use manifest::{GeneratorInfo, Manifest, Stages};
 use prepare::Prepared;
 use std::path::{Path, PathBuf};
@@ -63,9 +60,8 @@ pub fn run_dir(spec: &Spec, out: &Path) -> PathBuf {
     out.join(&spec.name).join(spec.run_id())
 }
 
-/// Upper bound on rows per synthetic host, a guard against a generator that never advances
-/// its clock (e.g. a model that only samples zero gaps).
-pub const MAX_ROWS_PER_HOST: usize = 200_000;
+/// Rows per synthetic host at most (defined with the generators, which enforce it).
+pub use crate::generator::MAX_ROWS_PER_HOST;
 
 /// Run one spec.
 pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunOutcome> {
@@ -113,14 +109,25 @@ fn run_ugr16(
     let train_seq = stages.time("encode", || encoder.encode_hosts(&p.members_train, p.train))?;
     manifest.encoder = serde_json::to_value(&encoder).ok();
 
+    let checkpoints = dir.join("checkpoints");
+    // What every generator is fitted on: the members' training traffic.
+    let training = Training {
+        hosts: &p.members_train,
+        seq: &train_seq,
+        encoder: &encoder,
+        train_window: p.train,
+        window: p.test,
+        holdout: &p.holdout_test,
+        checkpoints: Some(&checkpoints),
+        progress: opts.progress,
+    };
+
     let mut failures = Failures::default();
     let mut synthetic: Vec<(GeneratorName, Vec<HostTraffic>)> = Vec::new();
     for &g in &spec.generators {
         let stage = format!("generator.{}", g.as_str());
         let t0 = std::time::Instant::now();
-        let made = stages.time(&stage, || {
-            synthesize(g, spec, &p, &encoder, &train_seq, dir, opts)
-        });
+        let made = stages.time(&stage, || synthesize(g, spec, &training));
         let seconds = t0.elapsed().as_secs_f64();
         let path = dir.join("synthetic").join(format!("{}.csv.gz", g.as_str()));
         // (error, hosts rolled out) of a failed generator.
@@ -226,16 +233,6 @@ fn run_ugr16(
         rows.extend(det.rows);
     }
     if spec.evaluates(Evaluation::Privacy) {
-        let job = FitJob {
-            spec,
-            encoder: &encoder,
-            window: p.test,
-            train_window: p.train,
-            holdout: &p.holdout_test,
-            stan_epochs: spec.shadow_stan_epochs,
-            checkpoint: None,
-            progress: false,
-        };
         for (g, hosts) in &synthetic {
             let input = PrivacyInput {
                 members: &p.members_train,
@@ -264,10 +261,9 @@ fn run_ugr16(
                 Err(e) => failures.record(*g, STEP_PRIVACY, &e),
             }
             if spec.shadow_generators.contains(g) {
-                let retrain = |train: &[HostTraffic], s: u64| -> Result<Vec<HostTraffic>> {
-                    let seq = encoder.encode_hosts(train, p.train)?;
-                    job.fit_generate(*g, train, &seq, s).map(|(h, _)| h)
-                };
+                // The attacker retrains the generator as the run fitted it (shadow budget).
+                let shadow_generator = generator::build(*g, spec, Role::Shadow);
+                let retrain = generator::retrain(shadow_generator.as_ref(), training);
                 let shadow = stages.time("privacy.shadow", || {
                     privacy::shadow_attack(
                         g.as_str(),
@@ -404,185 +400,24 @@ fn no_flows(g: GeneratorName, hosts: &[HostTraffic], window: (i64, i64)) -> Opti
 }
 
 /// Fit generator `g` on the members' training traffic and roll it out over the generation
-/// window for as many pseudonymous hosts as there are members.
+/// window for as many pseudonymous hosts as there are members; both steps are seeded by the
+/// generator's name.
 fn synthesize(
     g: GeneratorName,
     spec: &Spec,
-    p: &Prepared,
-    encoder: &Encoder,
-    train_seq: &Sequences,
-    dir: &Path,
-    opts: &RunOptions,
+    training: &Training<'_>,
 ) -> Result<(Vec<HostTraffic>, GeneratorInfo)> {
-    let job = FitJob {
-        spec,
-        encoder,
-        window: p.test,
-        train_window: p.train,
-        holdout: &p.holdout_test,
-        stan_epochs: spec.stan.epochs,
-        checkpoint: Some(dir.join("checkpoints").join("stan")),
-        progress: opts.progress,
-    };
-    let (hosts, details) = job.fit_generate(
-        g,
-        &p.members_train,
-        train_seq,
-        spec.seed ^ hash_name(g.as_str()),
-    )?;
+    let seed = spec.seed ^ hash_name(g.as_str());
+    let made = generator::build(g, spec, Role::Release)
+        .fit(training, seed)?
+        .generate(seed)?;
     Ok((
-        hosts,
+        made.hosts,
         GeneratorInfo {
-            details,
+            details: made.details,
             ..Default::default()
         },
     ))
-}
-
-/// Everything needed to (re)fit a generator on some training hosts and roll it out: used for
-/// the released synthetic data and for the shadow models of the privacy attack.
-struct FitJob<'a> {
-    spec: &'a Spec,
-    encoder: &'a Encoder,
-    /// Generation window `[start, end)`.
-    window: (i64, i64),
-    /// Training window `[start, end)`: the activity classes are rates over its length.
-    train_window: (i64, i64),
-    /// What `holdout` replays (independent of the training hosts by design).
-    holdout: &'a [HostTraffic],
-    stan_epochs: usize,
-    checkpoint: Option<PathBuf>,
-    progress: bool,
-}
-
-impl FitJob<'_> {
-    /// Fit `g` on `train` (already encoded as `train_seq`) and generate one pseudonymous host
-    /// per training host. Returns the hosts and generator details for the manifest.
-    fn fit_generate(
-        &self,
-        g: GeneratorName,
-        train: &[HostTraffic],
-        train_seq: &Sequences,
-        seed: u64,
-    ) -> Result<(Vec<HostTraffic>, serde_json::Value)> {
-        let encoder = self.encoder;
-        let schema = encoder.schema();
-        let n_hosts = train.len();
-        let start = self.window.0;
-        let clock = Clock::for_hosts(encoder, self.window, train, self.train_window);
-        let ips: Vec<u32> = (0..n_hosts).map(pseudonym).collect();
-        let decode = |seq: &Sequences| {
-            use rand::SeedableRng;
-            let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0xDEC0DE);
-            encoder.decode_sequences(seq, &ips, start, &mut rng)
-        };
-        let sample = |s: &dyn RowSampler| {
-            baselines::roll_out(s, &clock, schema.len(), n_hosts, MAX_ROWS_PER_HOST, seed)
-        };
-        Ok(match g {
-            GeneratorName::Independent => (
-                decode(&sample(&Marginals::fit(&schema, train_seq)?)),
-                serde_json::Value::Null,
-            ),
-            GeneratorName::Bayes => (
-                decode(&sample(&BayesChain::fit(
-                    &schema,
-                    train_seq,
-                    &self.spec.bayes,
-                )?)),
-                serde_json::Value::Null,
-            ),
-            GeneratorName::Copy => (baselines::replay(train), serde_json::Value::Null),
-            GeneratorName::Holdout => (baselines::replay(self.holdout), serde_json::Value::Null),
-            GeneratorName::Stan => {
-                let mut cfg = self.spec.stan.clone();
-                cfg.epochs = self.stan_epochs;
-                let (model, report) = train_stan(
-                    &cfg,
-                    &schema,
-                    train_seq,
-                    seed,
-                    self.checkpoint.as_deref(),
-                    self.progress,
-                )?;
-                // The released roll-out is one of the calibration's roll-outs (encode::rate).
-                let target = RateCounts::targets(train, self.train_window, self.window);
-                let (cal, (seq, stats)) = rate::fit(&target, rate::ITERS, |d| {
-                    let mut c = clock.clone();
-                    c.dilation = Some(d.clone());
-                    let (seq, stats) =
-                        model.generate(&c, n_hosts, MAX_ROWS_PER_HOST, seed ^ RELEASE_SEED)?;
-                    Ok((RateCounts::of_rollout(&seq, encoder, start), (seq, stats)))
-                })?;
-                tracing::info!(
-                    ratios = ?cal.steps.iter().map(|s| s.total_ratio).collect::<Vec<_>>(),
-                    kept = cal.kept,
-                    "stan rate calibrated"
-                );
-                log_generated(&stats);
-                let details = stan_details(
-                    &model,
-                    &report,
-                    &stats,
-                    Some(serde_json::json!(cal)),
-                    self.checkpoint.as_deref(),
-                );
-                (decode(&seq), details)
-            }
-        })
-    }
-}
-
-/// Mixed into a generator's seed for its released roll-out (also the rate calibration's).
-const RELEASE_SEED: u64 = 0x5A3D;
-
-/// Train STAN on `train_seq` and checkpoint the kept weights into `ckpt`.
-fn train_stan(
-    cfg: &crate::model::StanConfig,
-    schema: &crate::schema::Schema,
-    train_seq: &Sequences,
-    seed: u64,
-    ckpt: Option<&Path>,
-    progress: bool,
-) -> Result<(Stan, crate::model::TrainReport)> {
-    let mut model = Stan::new(schema, cfg, seed)?;
-    let report = model.fit(train_seq, progress)?;
-    tracing::info!(
-        epochs = report.epochs_run,
-        flows_per_sec = report.flows_per_sec as u64,
-        "stan trained"
-    );
-    if let Some(ckpt) = ckpt {
-        model.save(ckpt)?;
-    }
-    Ok((model, report))
-}
-
-fn log_generated(stats: &GenStats) {
-    tracing::info!(
-        rows = stats.rows,
-        flows_per_sec = stats.flows_per_sec as u64,
-        redraws = stats.redraws,
-        "stan generated"
-    );
-}
-
-/// What the manifest records of a STAN fit and roll-out.
-fn stan_details(
-    model: &Stan,
-    report: &crate::model::TrainReport,
-    stats: &GenStats,
-    calibration: Option<serde_json::Value>,
-    ckpt: Option<&Path>,
-) -> serde_json::Value {
-    serde_json::json!({
-        "parameters": model.n_parameters(),
-        "order": model.generation_order(),
-        "train": report,
-        "generate": stats,
-        "rate_calibration": calibration,
-        "checkpoint": ckpt.map(|c| c.display().to_string()),
-    })
 }
 
 /// FNV-1a of a name: derives per-generator seeds from the run seed.
@@ -629,44 +464,31 @@ fn run_ar1(
         ));
     };
     emit("real", &train);
+    // `holdout`'s sample: an independent simulation.
+    let holdout = ar1::simulate(n_hosts, n_rows, spec.seed.wrapping_add(0x0DD5EED));
+    let checkpoints = dir.join("checkpoints");
+    let data = Simulated {
+        schema: &schema,
+        train: &train,
+        holdout: &holdout,
+        n_hosts,
+        n_rows,
+        checkpoints: Some(&checkpoints),
+        progress: opts.progress,
+    };
     let mut failures = Failures::default();
     for &g in &spec.generators {
         let seed = spec.seed ^ hash_name(g.as_str());
         let t0 = std::time::Instant::now();
         let mut info = GeneratorInfo::default();
-        let sample = |s: &dyn RowSampler| {
-            baselines::roll_out(s, &Unconditioned, schema.len(), n_hosts, n_rows, seed)
-        };
-        let seq = stages.time(
-            &format!("generator.{}", g.as_str()),
-            || -> Result<Sequences> {
-                Ok(match g {
-                    GeneratorName::Independent => sample(&Marginals::fit(&schema, &train)?),
-                    GeneratorName::Bayes => sample(&BayesChain::fit(&schema, &train, &spec.bayes)?),
-                    GeneratorName::Copy => train.clone(),
-                    GeneratorName::Holdout => {
-                        ar1::simulate(n_hosts, n_rows, spec.seed.wrapping_add(0x0DD5EED))
-                    }
-                    GeneratorName::Stan => {
-                        // No rate calibration: the simulated series have no host clock.
-                        let ckpt = dir.join("checkpoints").join("stan");
-                        let (model, report) = train_stan(
-                            &spec.stan,
-                            &schema,
-                            &train,
-                            seed,
-                            Some(&ckpt),
-                            opts.progress,
-                        )?;
-                        let (seq, stats) =
-                            model.generate(&Unconditioned, n_hosts, n_rows, seed ^ RELEASE_SEED)?;
-                        log_generated(&stats);
-                        info.details = stan_details(&model, &report, &stats, None, Some(&ckpt));
-                        seq
-                    }
-                })
-            },
-        );
+        let seq = stages
+            .time(&format!("generator.{}", g.as_str()), || {
+                generator::build(g, spec, Role::Release).fit_simulated(&data, seed)
+            })
+            .map(|(seq, details)| {
+                info.details = details;
+                seq
+            });
         info.seconds = t0.elapsed().as_secs_f64();
         let seq = match seq.and_then(|seq| {
             if seq.n_rows() > 0 {
