@@ -150,8 +150,10 @@ pub struct Spec {
     pub data: DataSpec,
     #[serde(default)]
     pub split: SplitSpec,
+    /// Generators to fit and evaluate, by name: built-ins ([`GeneratorName`]) and the names of
+    /// `[external.*]` entries alike (the name is the `generator` column of `metrics.csv`).
     #[serde(default = "default_generators")]
-    pub generators: Vec<GeneratorName>,
+    pub generators: Vec<String>,
     #[serde(default = "default_evaluations")]
     pub evaluations: Vec<Evaluation>,
     /// Write the synthetic flows of each generator as UGR'16 CSV (gzip) into the run folder.
@@ -177,13 +179,18 @@ pub struct Spec {
     /// Generators whose privacy evaluation includes the shadow-model attack, which retrains
     /// the generator `privacy.shadow.shadows` times (default: all).
     #[serde(default = "default_generators")]
-    pub shadow_generators: Vec<GeneratorName>,
+    pub shadow_generators: Vec<String>,
     /// Epochs of each STAN shadow retraining (default 1). Shadow models then approximate the
     /// released model with a smaller training budget; set it to `stan.epochs` for the exact game.
     #[serde(default = "one")]
     pub shadow_stan_epochs: usize,
     #[serde(default)]
     pub resources: Resources,
+    /// `[external.<name>]`: generators run outside `stan` (a command or a fixed file), named in
+    /// `generators` by `<name>` ([`crate::generator::external`] has the protocol). Left out of
+    /// the hash when empty, so specs without external generators keep their run ids.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub external: std::collections::BTreeMap<String, ExternalSpec>,
     /// Set by `stan sweep`: this cell's swept keys and values (`"stan.window" = "5"`). Empty,
     /// and then left out of the hash, for a plain run.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -199,9 +206,34 @@ fn one() -> usize {
 fn yes() -> bool {
     true
 }
-fn default_generators() -> Vec<GeneratorName> {
-    use GeneratorName::*;
-    vec![Stan, Independent, Bayes, Copy, Holdout]
+fn default_generators() -> Vec<String> {
+    GeneratorName::ALL
+        .iter()
+        .map(|g| g.as_str().to_string())
+        .collect()
+}
+
+/// `[external.<name>]`: a generator outside `stan`, either a `command` that `stan` runs for
+/// every fit (the released one and each shadow retraining) or a `file` of synthetic flows
+/// made elsewhere. Exactly one of the two; [`crate::generator::external`] has the protocol.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalSpec {
+    /// Program and arguments; `stan` appends `TRAIN_CSV REQUEST_JSON OUT_CSV`. Elements that
+    /// are relative paths of existing files are resolved against the directory `stan` was
+    /// started in (as `data.path` is), since the command runs in a temporary folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Seconds a command may run before it is killed and the generator fails (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
+    /// Extra environment variables of the command.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// A fixed synthetic set (UGR'16 CSV, optionally gzip), relative to the directory `stan`
+    /// was started in. It cannot be retrained, so the shadow attack is skipped for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
 }
 fn default_evaluations() -> Vec<Evaluation> {
     vec![
@@ -274,6 +306,17 @@ impl Spec {
                 "name at least one of: stan, independent, bayes, copy, holdout",
             );
         }
+        self.validate_external()?;
+        for (key, names) in [
+            ("generators", &self.generators),
+            ("shadow_generators", &self.shadow_generators),
+        ] {
+            for name in names {
+                if GeneratorName::parse(name).is_err() && !self.external.contains_key(name) {
+                    return bad(key, &self.unknown_generator(name));
+                }
+            }
+        }
         let mut g = self.generators.clone();
         g.sort();
         g.dedup();
@@ -322,7 +365,67 @@ impl Spec {
     }
 
     pub fn has(&self, g: GeneratorName) -> bool {
-        self.generators.contains(&g)
+        self.generators.iter().any(|n| n == g.as_str())
+    }
+
+    /// The message for a generator name that is neither a built-in nor an `[external.*]` entry:
+    /// it lists both.
+    fn unknown_generator(&self, name: &str) -> String {
+        let allowed: Vec<String> = GeneratorName::ALL
+            .iter()
+            .map(|g| g.as_str())
+            .chain(self.external.keys().map(String::as_str))
+            .map(|n| format!("`{n}`"))
+            .collect();
+        format!(
+            "unknown generator `{name}`, expected one of {} (or an `[external.{name}]` entry)",
+            allowed.join(", ")
+        )
+    }
+
+    /// `[external.*]` entries: exactly one of `command` and `file`, a non-empty command, and
+    /// a name that is no built-in (it would be ambiguous in `generators` and `metrics.csv`).
+    fn validate_external(&self) -> Result<()> {
+        for (name, e) in &self.external {
+            let key = format!("external.{name}");
+            let bad = |reason: String| {
+                Err(Error::Spec {
+                    key: key.clone(),
+                    reason,
+                })
+            };
+            if GeneratorName::parse(name).is_ok() {
+                return bad(format!(
+                    "`{name}` is a built-in generator; name the external entry otherwise"
+                ));
+            }
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+            {
+                return bad(
+                    "the name must use only letters, digits, `-` and `_` (it names files)".into(),
+                );
+            }
+            match (&e.command, &e.file) {
+                (Some(_), Some(_)) => {
+                    return bad("set either `command` or `file`, not both".into());
+                }
+                (None, None) => return bad("set one of `command` or `file`".into()),
+                (Some(c), None) if c.is_empty() || c[0].is_empty() => {
+                    return bad("`command` needs at least a program".into());
+                }
+                (None, Some(_)) if e.timeout_s.is_some() || !e.env.is_empty() => {
+                    return bad("`timeout_s` and `env` apply to a `command` only".into());
+                }
+                _ => {}
+            }
+            if e.timeout_s == Some(0) {
+                return bad("`timeout_s` must be at least 1".into());
+            }
+        }
+        Ok(())
     }
     pub fn evaluates(&self, e: Evaluation) -> bool {
         self.evaluations.contains(&e)

@@ -7,9 +7,10 @@
 //! plus its entry in the registry, and everything it does (STAN's training, rate calibration
 //! and manifest details included) lives with it.
 
+pub mod external;
 pub mod registry;
 
-pub use registry::{GeneratorName, Role, build};
+pub use registry::{GeneratorName, Role, build, build_entry};
 
 use crate::data::hosts::HostTraffic;
 use crate::encode::{Clock, Encoder, pseudonym};
@@ -162,7 +163,7 @@ pub struct Synthetic {
 /// ```
 pub trait Generator {
     /// The generator's name in specs, results and the manifest.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
 
     /// Fit on `data`'s training hosts; `seed` drives whatever the fit draws.
     fn fit<'a>(&self, data: &Training<'a>, seed: u64) -> Result<Box<dyn Fitted + 'a>>;

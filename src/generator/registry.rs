@@ -91,6 +91,21 @@ pub fn build(name: GeneratorName, spec: &Spec, role: Role) -> Box<dyn Generator>
     }
 }
 
+/// Generator `name` of `spec`: a built-in, or an `[external.<name>]` entry (whose command
+/// keeps its logs under `run_dir`, see [`super::external`]). An unknown name is an error that
+/// lists the built-ins.
+pub fn build_entry(
+    name: &str,
+    spec: &Spec,
+    role: Role,
+    run_dir: Option<&std::path::Path>,
+) -> Result<Box<dyn Generator>> {
+    match spec.external.get(name) {
+        Some(entry) => Ok(super::external::build(name, entry, run_dir)),
+        None => build_named(name, spec, role),
+    }
+}
+
 /// [`build`] by name, for callers holding a string (an unknown name lists the allowed ones).
 pub fn build_named(name: &str, spec: &Spec, role: Role) -> Result<Box<dyn Generator>> {
     Ok(build(GeneratorName::parse(name)?, spec, role))
