@@ -177,7 +177,8 @@ pub struct Spec {
     #[serde(default)]
     pub privacy: crate::privacy::PrivacyConfig,
     /// Generators whose privacy evaluation includes the shadow-model attack, which retrains
-    /// the generator `privacy.shadow.shadows` times (default: all).
+    /// the generator `privacy.shadow.shadows` times (default: all, the `[external.*]` entries
+    /// included; a file generator's attack is then recorded as skipped).
     #[serde(default = "default_generators")]
     pub shadow_generators: Vec<String>,
     /// Epochs of each STAN shadow retraining (default 1). Shadow models then approximate the
@@ -252,7 +253,13 @@ impl Spec {
 
     /// Deserialise from an already-parsed (and possibly sweep-modified) TOML value.
     pub fn from_value(value: toml::Value, origin: &str) -> Result<Spec> {
-        let spec: Spec = Spec::deserialize(value).map_err(|e| spec_err(origin, e))?;
+        let explicit_shadows = value.get("shadow_generators").is_some();
+        let mut spec: Spec = Spec::deserialize(value).map_err(|e| spec_err(origin, e))?;
+        if !explicit_shadows {
+            // "Default: all" includes the external generators (a no-op without `[external]`,
+            // so such specs keep their hash).
+            spec.shadow_generators.extend(spec.external.keys().cloned());
+        }
         spec.validate()?;
         Ok(spec)
     }

@@ -24,7 +24,8 @@
 //! `scripts/generators/raw.sh`) are resolved against the directory `stan` was started in, as
 //! `data.path` is. Its stdout and stderr are kept in the run folder as
 //! `external/<name>/{stdout,stderr}-<fit>.txt` (`<fit>`: `release`, `shadow-1`, ...). After
-//! `timeout_s` seconds the child is killed (the command itself, not processes it started).
+//! `timeout_s` seconds the command is killed with every process it started (it runs in its
+//! own process group on Unix).
 //!
 //! The command must exit 0 having written `OUT_CSV`: UGR'16 CSV (headered or not), read with
 //! the strict reader. Each flow must have one of the requested pseudonyms as `sa` or `da` (it
@@ -208,7 +209,14 @@ impl Fitted for CommandFit<'_> {
         };
         let shown = self.command.join(" ");
         let open = |p: &Path| std::fs::File::create(p).map_err(|e| Error::io(p, e));
-        let mut child = std::process::Command::new(&self.command[0])
+        let mut command = std::process::Command::new(&self.command[0]);
+        #[cfg(unix)]
+        {
+            // Its own process group, so that a timeout kills what it started too.
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let mut child = command
             .args(&self.command[1..])
             .arg(&train)
             .arg(&request)
@@ -235,8 +243,7 @@ impl Fitted for CommandFit<'_> {
             if let Some(limit) = self.timeout
                 && t0.elapsed() >= limit
             {
-                let _ = child.kill();
-                let _ = child.wait();
+                kill(&mut child);
                 return Err(Error::Other(format!(
                     "external generator `{}`: command `{shown}` timed out after {} s and was \
                      killed; stderr tail: {}",
@@ -367,6 +374,20 @@ pub fn read_synthetic(path: &Path, n_hosts: usize, window: (i64, i64)) -> Result
         flows.push(f);
     }
     Ok(host_view(&flows, &ips))
+}
+
+/// Kill a timed-out command: its whole process group on Unix (a shell script's children
+/// too), else the child alone; then reap it.
+fn kill(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", child.id())])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// The last [`STDERR_TAIL`] bytes of a log file (lossy UTF-8), or a note that it is empty.
