@@ -521,6 +521,72 @@ mod tests {
         );
     }
 
+    fn spec_error(text: &str) -> String {
+        match Spec::from_toml(&format!("name = \"t\"\n{text}"), "x.toml") {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn external_entries_are_named_like_built_ins() {
+        let s = Spec::from_toml(
+            "name = \"t\"\ngenerators = [\"stan\", \"raw\", \"fixed\"]\n\
+             [external.raw]\ncommand = [\"sh\", \"raw.sh\"]\ntimeout_s = 5\n\
+             [external.raw.env]\nK = \"v\"\n\
+             [external.fixed]\nfile = \"synthetic.csv\"\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(s.generators, ["stan", "raw", "fixed"]);
+        assert_eq!(s.external["raw"].timeout_s, Some(5));
+        assert_eq!(s.external["raw"].env["K"], "v");
+        // Shadowed by default like the built-ins.
+        assert!(s.shadow_generators.iter().any(|g| g == "raw"));
+        assert!(s.shadow_generators.iter().any(|g| g == "fixed"));
+        // An unknown name lists the built-ins and the external entries.
+        let e = spec_error("generators = [\"gan\"]\n[external.raw]\nfile = \"a.csv\"\n");
+        assert!(e.contains("`generators`") && e.contains("`gan`"), "{e}");
+        assert!(e.contains("`stan`") && e.contains("`raw`"), "{e}");
+        let e = spec_error("shadow_generators = [\"gan\"]\n");
+        assert!(
+            e.contains("`shadow_generators`") && e.contains("`gan`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn external_entries_need_one_source_and_their_own_name() {
+        let e = spec_error("[external.x]\ncommand = [\"a\"]\nfile = \"b.csv\"\n");
+        assert!(e.contains("external.x") && e.contains("not both"), "{e}");
+        let e = spec_error("[external.x]\ntimeout_s = 3\n");
+        assert!(e.contains("external.x") && e.contains("one of"), "{e}");
+        let e = spec_error("[external.x]\ncommand = []\n");
+        assert!(e.contains("external.x") && e.contains("program"), "{e}");
+        let e = spec_error("[external.copy]\nfile = \"b.csv\"\n");
+        assert!(e.contains("external.copy") && e.contains("built-in"), "{e}");
+        let e = spec_error("[external.x]\nfile = \"b.csv\"\ntimeout_s = 3\n");
+        assert!(e.contains("external.x") && e.contains("command"), "{e}");
+        let e = spec_error("[external.x]\ncommand = [\"a\"]\ntimeout_s = 0\n");
+        assert!(e.contains("external.x") && e.contains("timeout_s"), "{e}");
+        let e = spec_error("[external.x]\ncommand = [\"a\"]\nretries = 2\n");
+        assert!(e.contains("retries") && e.contains("timeout_s"), "{e}");
+    }
+
+    /// Without `[external]` the resolved spec serialises as before (no `external` key, the
+    /// same `shadow_generators`), so hashes and run ids do not change.
+    #[test]
+    fn specs_without_external_keep_their_hash() {
+        let s = Spec::from_toml("name = \"t\"", "x.toml").unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("external"), "{json}");
+        assert!(json.contains(
+            "\"shadow_generators\":[\"stan\",\"independent\",\"bayes\",\"copy\",\"holdout\"]"
+        ));
+        let e = Spec::from_toml("name = \"t\"\n[external.x]\nfile = \"a.csv\"", "x.toml").unwrap();
+        assert_ne!(s.hash(), e.hash());
+    }
+
     #[test]
     fn set_key_creates_tables() {
         let mut v: toml::Value = toml::from_str("name = \"t\"").unwrap();

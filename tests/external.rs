@@ -182,15 +182,24 @@ fn raw_adapter_replays_the_members() {
 #[test]
 fn failing_command_fails_only_its_generator() {
     let run = commands();
-    assert!(!run.out.status.success(), "a partial run must fail the command");
+    assert!(
+        !run.out.status.success(),
+        "a partial run must fail the command"
+    );
     assert_eq!(run.manifest["status"], "partial");
     let e = error_of(run, "fails");
     assert!(e.starts_with("generate: "), "{e}");
     assert!(e.contains("`false`") && e.contains("exit status 1"), "{e}");
-    assert!(run.metrics.contains("\nstatus,fails,failed,generate,1,,,0\n"));
+    assert!(
+        run.metrics
+            .contains("\nstatus,fails,failed,generate,1,,,0\n")
+    );
     for ok in ["copy", "raw"] {
         assert!(!run.metrics.contains(&format!("status,{ok},")), "{ok}");
-        assert!(run.metrics.contains(&format!("\nprivacy,{ok},auc,dcr,")), "{ok}");
+        assert!(
+            run.metrics.contains(&format!("\nprivacy,{ok},auc,dcr,")),
+            "{ok}"
+        );
     }
 }
 
@@ -199,8 +208,14 @@ fn failing_command_fails_only_its_generator() {
 fn timeout_kills_the_command() {
     let run = commands();
     let e = error_of(run, "slow");
-    assert!(e.contains("`sh -c sleep 30`") && e.contains("timed out after 1 s"), "{e}");
-    assert!(run.metrics.contains("\nstatus,slow,failed,generate,1,,,0\n"));
+    assert!(
+        e.contains("`sh -c sleep 30`") && e.contains("timed out after 1 s"),
+        "{e}"
+    );
+    assert!(
+        run.metrics
+            .contains("\nstatus,slow,failed,generate,1,,,0\n")
+    );
 }
 
 /// (d) Malformed output names the file, line and column (and the command's stderr); a flow
@@ -210,7 +225,10 @@ fn bad_output_names_file_line_and_column() {
     let run = commands();
     let e = error_of(run, "bad");
     assert!(e.contains("out.csv:2: column `dp`"), "{e}");
-    assert!(e.contains("exited with status 0") && e.contains("writing a bad line"), "{e}");
+    assert!(
+        e.contains("exited with status 0") && e.contains("writing a bad line"),
+        "{e}"
+    );
     let e = error_of(run, "late");
     assert!(e.contains("out.csv:1: column `te`"), "{e}");
     assert!(e.contains("outside the generation window"), "{e}");
@@ -232,7 +250,12 @@ fn file_generator_is_evaluated_and_its_shadow_attack_skipped() {
     let path = tmp.path().join("file.toml");
     std::fs::write(&path, spec).unwrap();
     let res = tmp.path().join("res");
-    let out = stan(&["run", path.to_str().unwrap(), "--out", res.to_str().unwrap()]);
+    let out = stan(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        res.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let dir = run_dir(&out);
     assert_eq!(manifest(&dir)["status"], "complete");

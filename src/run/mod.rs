@@ -526,10 +526,7 @@ fn run_ar1(
             if seq.n_rows() > 0 {
                 Ok(seq)
             } else {
-                Err(Error::Invalid(format!(
-                    "`{}` generated no rows",
-                    g
-                )))
+                Err(Error::Invalid(format!("`{}` generated no rows", g)))
             }
         }) {
             Ok(seq) => seq,
