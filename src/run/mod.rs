@@ -178,7 +178,7 @@ fn run_ugr16(
             if spec.plots && spec.fidelity.plots {
                 let refs: Vec<(&str, &[HostTraffic])> = synthetic
                     .iter()
-                    .filter(|(g, _)| !failures.failed(*g))
+                    .filter(|(g, _)| !failures.failed(g))
                     .map(|(g, h)| (*g, h.as_slice()))
                     .collect();
                 fidelity::plot_marginals(&dir.join("plots"), real, &refs)?;
