@@ -94,6 +94,23 @@ pub fn build(name: GeneratorName, spec: &Spec, role: Role) -> Box<dyn Generator>
 /// Generator `name` of `spec`: a built-in, or an `[external.<name>]` entry (whose command
 /// keeps its logs under `run_dir`, see [`super::external`]). An unknown name is an error that
 /// lists the built-ins.
+///
+/// # Example
+///
+/// ```
+/// use stan::generator::{Generator, Role, build_entry};
+/// use stan::spec::Spec;
+///
+/// let spec = Spec::from_toml(
+///     "name = \"example\"\ngenerators = [\"copy\", \"theirs\"]\n\
+///      [external.theirs]\nfile = \"theirs.csv\"\n",
+///     "example",
+/// )?;
+/// assert_eq!(build_entry("copy", &spec, Role::Release, None)?.name(), "copy");
+/// assert_eq!(build_entry("theirs", &spec, Role::Release, None)?.name(), "theirs");
+/// assert!(build_entry("gan", &spec, Role::Release, None).is_err());
+/// # Ok::<(), stan::Error>(())
+/// ```
 pub fn build_entry(
     name: &str,
     spec: &Spec,
