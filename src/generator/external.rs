@@ -195,11 +195,10 @@ impl Fitted for CommandFit<'_> {
         let train = tmp.0.join("train.csv");
         let request = tmp.0.join("request.json");
         let out = tmp.0.join("out.csv");
-        crate::data::write::write_flows_exact(&train, &training_flows(self.data.hosts), true)?;
-        crate::data::write::atomic_write_str(
-            &request,
-            &request_json(&self.name, &self.data, seed),
-        )?;
+        let flows = training_flows(self.data.hosts);
+        crate::data::write::write_flows_exact(&train, &flows, true)?;
+        let text = request_json(&self.name, &self.data, seed, flows.len());
+        crate::data::write::atomic_write_str(&request, &text)?;
         let (stdout, stderr) = match &self.logs {
             Some((dir, label)) => {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -303,7 +302,7 @@ fn training_flows(hosts: &[HostTraffic]) -> Vec<crate::data::flow::Flow> {
 }
 
 /// `request.json` (module doc), one host per line so that line tools can read it.
-fn request_json(name: &str, data: &Training<'_>, seed: u64) -> String {
+fn request_json(name: &str, data: &Training<'_>, seed: u64, members_flows: usize) -> String {
     let window = |(start, end): (i64, i64)| {
         serde_json::json!({
             "start": format_time(start), "end": format_time(end),
@@ -330,7 +329,7 @@ fn request_json(name: &str, data: &Training<'_>, seed: u64) -> String {
         serde_json::Value::from(name),
         window(data.window),
         window(data.train_window),
-        training_flows(data.hosts).len(),
+        members_flows,
         hosts.join(",\n    ")
     )
 }
