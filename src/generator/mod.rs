@@ -1,6 +1,7 @@
 //! The [`Generator`] trait every synthetic-traffic generator implements (STAN and the
 //! baselines), the inputs a fit gets ([`Training`], [`Simulated`]) and the registry that builds
-//! a spec's generators by name ([`registry`]).
+//! a spec's generators by name ([`registry`]), generators run outside `stan` included
+//! ([`external`]: a command per fit, or a fixed file).
 //!
 //! Why a trait: the runner only orchestrates (fit, roll out, write, evaluate) and the shadow
 //! attack retrains through the same interface as the released fit, so a generator is one module

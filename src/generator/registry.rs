@@ -1,6 +1,7 @@
 //! The registry: every generator a spec can name, and how each is built from the spec.
 //! Adding a generator means writing its module and adding it here (a variant, its name and a
-//! `build` arm).
+//! `build` arm). Generators outside `stan` need no code: a spec's `[external.<name>]` entry
+//! ([`super::external`]) is built by [`build_entry`].
 
 use super::Generator;
 use crate::baselines::{BayesGenerator, CopyGenerator, HoldoutGenerator, IndependentGenerator};
@@ -9,8 +10,8 @@ use crate::model::StanGenerator;
 use crate::spec::Spec;
 use serde::{Deserialize, Serialize};
 
-/// The generators a spec can name (`generators = ["stan", ...]`; serde's error for any other
-/// name lists these).
+/// The built-in generators a spec can name (`generators = ["stan", ...]`, beside its
+/// `[external.*]` entries; the spec's error for any other name lists both).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GeneratorName {
