@@ -150,8 +150,10 @@ pub struct Spec {
     pub data: DataSpec,
     #[serde(default)]
     pub split: SplitSpec,
+    /// Generators to fit and evaluate, by name: built-ins ([`GeneratorName`]) and the names of
+    /// `[external.*]` entries alike (the name is the `generator` column of `metrics.csv`).
     #[serde(default = "default_generators")]
-    pub generators: Vec<GeneratorName>,
+    pub generators: Vec<String>,
     #[serde(default = "default_evaluations")]
     pub evaluations: Vec<Evaluation>,
     /// Write the synthetic flows of each generator as UGR'16 CSV (gzip) into the run folder.
@@ -175,15 +177,21 @@ pub struct Spec {
     #[serde(default)]
     pub privacy: crate::privacy::PrivacyConfig,
     /// Generators whose privacy evaluation includes the shadow-model attack, which retrains
-    /// the generator `privacy.shadow.shadows` times (default: all).
+    /// the generator `privacy.shadow.shadows` times (default: all, the `[external.*]` entries
+    /// included; a file generator's attack is then recorded as skipped).
     #[serde(default = "default_generators")]
-    pub shadow_generators: Vec<GeneratorName>,
+    pub shadow_generators: Vec<String>,
     /// Epochs of each STAN shadow retraining (default 1). Shadow models then approximate the
     /// released model with a smaller training budget; set it to `stan.epochs` for the exact game.
     #[serde(default = "one")]
     pub shadow_stan_epochs: usize,
     #[serde(default)]
     pub resources: Resources,
+    /// `[external.<name>]`: generators run outside `stan` (a command or a fixed file), named in
+    /// `generators` by `<name>` ([`crate::generator::external`] has the protocol). Left out of
+    /// the hash when empty, so specs without external generators keep their run ids.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub external: std::collections::BTreeMap<String, ExternalSpec>,
     /// Set by `stan sweep`: this cell's swept keys and values (`"stan.window" = "5"`). Empty,
     /// and then left out of the hash, for a plain run.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -199,9 +207,34 @@ fn one() -> usize {
 fn yes() -> bool {
     true
 }
-fn default_generators() -> Vec<GeneratorName> {
-    use GeneratorName::*;
-    vec![Stan, Independent, Bayes, Copy, Holdout]
+fn default_generators() -> Vec<String> {
+    GeneratorName::ALL
+        .iter()
+        .map(|g| g.as_str().to_string())
+        .collect()
+}
+
+/// `[external.<name>]`: a generator outside `stan`, either a `command` that `stan` runs for
+/// every fit (the released one and each shadow retraining) or a `file` of synthetic flows
+/// made elsewhere. Exactly one of the two; [`crate::generator::external`] has the protocol.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalSpec {
+    /// Program and arguments; `stan` appends `TRAIN_CSV REQUEST_JSON OUT_CSV`. Elements that
+    /// are relative paths of existing files are resolved against the directory `stan` was
+    /// started in (as `data.path` is), since the command runs in a temporary folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Seconds a command may run before it is killed and the generator fails (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
+    /// Extra environment variables of the command.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// A fixed synthetic set (UGR'16 CSV, optionally gzip), relative to the directory `stan`
+    /// was started in. It cannot be retrained, so the shadow attack is skipped for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
 }
 fn default_evaluations() -> Vec<Evaluation> {
     vec![
@@ -220,7 +253,13 @@ impl Spec {
 
     /// Deserialise from an already-parsed (and possibly sweep-modified) TOML value.
     pub fn from_value(value: toml::Value, origin: &str) -> Result<Spec> {
-        let spec: Spec = Spec::deserialize(value).map_err(|e| spec_err(origin, e))?;
+        let explicit_shadows = value.get("shadow_generators").is_some();
+        let mut spec: Spec = Spec::deserialize(value).map_err(|e| spec_err(origin, e))?;
+        if !explicit_shadows {
+            // "Default: all" includes the external generators (a no-op without `[external]`,
+            // so such specs keep their hash).
+            spec.shadow_generators.extend(spec.external.keys().cloned());
+        }
         spec.validate()?;
         Ok(spec)
     }
@@ -274,6 +313,17 @@ impl Spec {
                 "name at least one of: stan, independent, bayes, copy, holdout",
             );
         }
+        self.validate_external()?;
+        for (key, names) in [
+            ("generators", &self.generators),
+            ("shadow_generators", &self.shadow_generators),
+        ] {
+            for name in names {
+                if GeneratorName::parse(name).is_err() && !self.external.contains_key(name) {
+                    return bad(key, &self.unknown_generator(name));
+                }
+            }
+        }
         let mut g = self.generators.clone();
         g.sort();
         g.dedup();
@@ -322,7 +372,67 @@ impl Spec {
     }
 
     pub fn has(&self, g: GeneratorName) -> bool {
-        self.generators.contains(&g)
+        self.generators.iter().any(|n| n == g.as_str())
+    }
+
+    /// The message for a generator name that is neither a built-in nor an `[external.*]` entry:
+    /// it lists both.
+    fn unknown_generator(&self, name: &str) -> String {
+        let allowed: Vec<String> = GeneratorName::ALL
+            .iter()
+            .map(|g| g.as_str())
+            .chain(self.external.keys().map(String::as_str))
+            .map(|n| format!("`{n}`"))
+            .collect();
+        format!(
+            "unknown generator `{name}`, expected one of {} (or an `[external.{name}]` entry)",
+            allowed.join(", ")
+        )
+    }
+
+    /// `[external.*]` entries: exactly one of `command` and `file`, a non-empty command, and
+    /// a name that is no built-in (it would be ambiguous in `generators` and `metrics.csv`).
+    fn validate_external(&self) -> Result<()> {
+        for (name, e) in &self.external {
+            let key = format!("external.{name}");
+            let bad = |reason: String| {
+                Err(Error::Spec {
+                    key: key.clone(),
+                    reason,
+                })
+            };
+            if GeneratorName::parse(name).is_ok() {
+                return bad(format!(
+                    "`{name}` is a built-in generator; name the external entry otherwise"
+                ));
+            }
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+            {
+                return bad(
+                    "the name must use only letters, digits, `-` and `_` (it names files)".into(),
+                );
+            }
+            match (&e.command, &e.file) {
+                (Some(_), Some(_)) => {
+                    return bad("set either `command` or `file`, not both".into());
+                }
+                (None, None) => return bad("set one of `command` or `file`".into()),
+                (Some(c), None) if c.is_empty() || c[0].is_empty() => {
+                    return bad("`command` needs at least a program".into());
+                }
+                (None, Some(_)) if e.timeout_s.is_some() || !e.env.is_empty() => {
+                    return bad("`timeout_s` and `env` apply to a `command` only".into());
+                }
+                _ => {}
+            }
+            if e.timeout_s == Some(0) {
+                return bad("`timeout_s` must be at least 1".into());
+            }
+        }
+        Ok(())
     }
     pub fn evaluates(&self, e: Evaluation) -> bool {
         self.evaluations.contains(&e)
@@ -409,6 +519,72 @@ mod tests {
             e.contains("host_activity") && e.contains("model_flags_tos"),
             "{e}"
         );
+    }
+
+    fn spec_error(text: &str) -> String {
+        match Spec::from_toml(&format!("name = \"t\"\n{text}"), "x.toml") {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn external_entries_are_named_like_built_ins() {
+        let s = Spec::from_toml(
+            "name = \"t\"\ngenerators = [\"stan\", \"raw\", \"fixed\"]\n\
+             [external.raw]\ncommand = [\"sh\", \"raw.sh\"]\ntimeout_s = 5\n\
+             [external.raw.env]\nK = \"v\"\n\
+             [external.fixed]\nfile = \"synthetic.csv\"\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(s.generators, ["stan", "raw", "fixed"]);
+        assert_eq!(s.external["raw"].timeout_s, Some(5));
+        assert_eq!(s.external["raw"].env["K"], "v");
+        // Shadowed by default like the built-ins.
+        assert!(s.shadow_generators.iter().any(|g| g == "raw"));
+        assert!(s.shadow_generators.iter().any(|g| g == "fixed"));
+        // An unknown name lists the built-ins and the external entries.
+        let e = spec_error("generators = [\"gan\"]\n[external.raw]\nfile = \"a.csv\"\n");
+        assert!(e.contains("`generators`") && e.contains("`gan`"), "{e}");
+        assert!(e.contains("`stan`") && e.contains("`raw`"), "{e}");
+        let e = spec_error("shadow_generators = [\"gan\"]\n");
+        assert!(
+            e.contains("`shadow_generators`") && e.contains("`gan`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn external_entries_need_one_source_and_their_own_name() {
+        let e = spec_error("[external.x]\ncommand = [\"a\"]\nfile = \"b.csv\"\n");
+        assert!(e.contains("external.x") && e.contains("not both"), "{e}");
+        let e = spec_error("[external.x]\ntimeout_s = 3\n");
+        assert!(e.contains("external.x") && e.contains("one of"), "{e}");
+        let e = spec_error("[external.x]\ncommand = []\n");
+        assert!(e.contains("external.x") && e.contains("program"), "{e}");
+        let e = spec_error("[external.copy]\nfile = \"b.csv\"\n");
+        assert!(e.contains("external.copy") && e.contains("built-in"), "{e}");
+        let e = spec_error("[external.x]\nfile = \"b.csv\"\ntimeout_s = 3\n");
+        assert!(e.contains("external.x") && e.contains("command"), "{e}");
+        let e = spec_error("[external.x]\ncommand = [\"a\"]\ntimeout_s = 0\n");
+        assert!(e.contains("external.x") && e.contains("timeout_s"), "{e}");
+        let e = spec_error("[external.x]\ncommand = [\"a\"]\nretries = 2\n");
+        assert!(e.contains("retries") && e.contains("timeout_s"), "{e}");
+    }
+
+    /// Without `[external]` the resolved spec serialises as before (no `external` key, the
+    /// same `shadow_generators`), so hashes and run ids do not change.
+    #[test]
+    fn specs_without_external_keep_their_hash() {
+        let s = Spec::from_toml("name = \"t\"", "x.toml").unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("external"), "{json}");
+        assert!(json.contains(
+            "\"shadow_generators\":[\"stan\",\"independent\",\"bayes\",\"copy\",\"holdout\"]"
+        ));
+        let e = Spec::from_toml("name = \"t\"\n[external.x]\nfile = \"a.csv\"", "x.toml").unwrap();
+        assert_ne!(s.hash(), e.hash());
     }
 
     #[test]

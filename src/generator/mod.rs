@@ -1,15 +1,17 @@
 //! The [`Generator`] trait every synthetic-traffic generator implements (STAN and the
 //! baselines), the inputs a fit gets ([`Training`], [`Simulated`]) and the registry that builds
-//! a spec's generators by name ([`registry`]).
+//! a spec's generators by name ([`registry`]), generators run outside `stan` included
+//! ([`external`]: a command per fit, or a fixed file).
 //!
 //! Why a trait: the runner only orchestrates (fit, roll out, write, evaluate) and the shadow
 //! attack retrains through the same interface as the released fit, so a generator is one module
 //! plus its entry in the registry, and everything it does (STAN's training, rate calibration
 //! and manifest details included) lives with it.
 
+pub mod external;
 pub mod registry;
 
-pub use registry::{GeneratorName, Role, build};
+pub use registry::{GeneratorName, Role, build, build_entry};
 
 use crate::data::hosts::HostTraffic;
 use crate::encode::{Clock, Encoder, pseudonym};
@@ -162,7 +164,7 @@ pub struct Synthetic {
 /// ```
 pub trait Generator {
     /// The generator's name in specs, results and the manifest.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
 
     /// Fit on `data`'s training hosts; `seed` drives whatever the fit draws.
     fn fit<'a>(&self, data: &Training<'a>, seed: u64) -> Result<Box<dyn Fitted + 'a>>;

@@ -1,6 +1,7 @@
 //! The registry: every generator a spec can name, and how each is built from the spec.
 //! Adding a generator means writing its module and adding it here (a variant, its name and a
-//! `build` arm).
+//! `build` arm). Generators outside `stan` need no code: a spec's `[external.<name>]` entry
+//! ([`super::external`]) is built by [`build_entry`].
 
 use super::Generator;
 use crate::baselines::{BayesGenerator, CopyGenerator, HoldoutGenerator, IndependentGenerator};
@@ -9,8 +10,8 @@ use crate::model::StanGenerator;
 use crate::spec::Spec;
 use serde::{Deserialize, Serialize};
 
-/// The generators a spec can name (`generators = ["stan", ...]`; serde's error for any other
-/// name lists these).
+/// The built-in generators a spec can name (`generators = ["stan", ...]`, beside its
+/// `[external.*]` entries; the spec's error for any other name lists both).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GeneratorName {
@@ -88,6 +89,38 @@ pub fn build(name: GeneratorName, spec: &Spec, role: Role) -> Box<dyn Generator>
         }),
         GeneratorName::Copy => Box::new(CopyGenerator),
         GeneratorName::Holdout => Box::new(HoldoutGenerator),
+    }
+}
+
+/// Generator `name` of `spec`: a built-in, or an `[external.<name>]` entry (whose command
+/// keeps its logs under `run_dir`, see [`super::external`]). An unknown name is an error that
+/// lists the built-ins.
+///
+/// # Example
+///
+/// ```
+/// use stan::generator::{Generator, Role, build_entry};
+/// use stan::spec::Spec;
+///
+/// let spec = Spec::from_toml(
+///     "name = \"example\"\ngenerators = [\"copy\", \"theirs\"]\n\
+///      [external.theirs]\nfile = \"theirs.csv\"\n",
+///     "example",
+/// )?;
+/// assert_eq!(build_entry("copy", &spec, Role::Release, None)?.name(), "copy");
+/// assert_eq!(build_entry("theirs", &spec, Role::Release, None)?.name(), "theirs");
+/// assert!(build_entry("gan", &spec, Role::Release, None).is_err());
+/// # Ok::<(), stan::Error>(())
+/// ```
+pub fn build_entry(
+    name: &str,
+    spec: &Spec,
+    role: Role,
+    run_dir: Option<&std::path::Path>,
+) -> Result<Box<dyn Generator>> {
+    match spec.external.get(name) {
+        Some(entry) => Ok(super::external::build(name, entry, run_dir)),
+        None => build_named(name, spec, role),
     }
 }
 

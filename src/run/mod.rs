@@ -20,7 +20,7 @@ use crate::data::hosts::HostTraffic;
 use crate::encode::Encoder;
 use crate::error::{Error, Result};
 use crate::fidelity;
-use crate::generator::{self, GeneratorName, Role, Simulated, Training};
+use crate::generator::{self, Role, Simulated, Training};
 use crate::privacy::{self, PrivacyInput};
 use crate::report::{self, MetricRow};
 use crate::schema::Sequences;
@@ -123,13 +123,13 @@ fn run_ugr16(
     };
 
     let mut failures = Failures::default();
-    let mut synthetic: Vec<(GeneratorName, Vec<HostTraffic>)> = Vec::new();
-    for &g in &spec.generators {
-        let stage = format!("generator.{}", g.as_str());
+    let mut synthetic: Vec<(&str, Vec<HostTraffic>)> = Vec::new();
+    for g in spec.generators.iter().map(String::as_str) {
+        let stage = format!("generator.{g}");
         let t0 = std::time::Instant::now();
-        let made = stages.time(&stage, || synthesize(g, spec, &training));
+        let made = stages.time(&stage, || synthesize(g, spec, &training, dir));
         let seconds = t0.elapsed().as_secs_f64();
-        let path = dir.join("synthetic").join(format!("{}.csv.gz", g.as_str()));
+        let path = dir.join("synthetic").join(format!("{g}.csv.gz"));
         // (error, hosts rolled out) of a failed generator.
         let made = match made {
             Ok((hosts, info)) => match no_flows(g, &hosts, p.test) {
@@ -149,7 +149,7 @@ fn run_ugr16(
                     hosts,
                     ..Default::default()
                 };
-                manifest.generators.insert(g.as_str().to_string(), info);
+                manifest.generators.insert(g.to_string(), info);
                 continue;
             }
         };
@@ -160,7 +160,7 @@ fn run_ugr16(
             let flows: Vec<_> = crate::data::hosts::all_flows(&hosts);
             stages.time("write", || crate::data::write_flows(&path, &flows, true))?;
         }
-        manifest.generators.insert(g.as_str().to_string(), info);
+        manifest.generators.insert(g.to_string(), info);
         synthetic.push((g, hosts));
     }
     let seed = spec.seed;
@@ -178,8 +178,8 @@ fn run_ugr16(
             if spec.plots && spec.fidelity.plots {
                 let refs: Vec<(&str, &[HostTraffic])> = synthetic
                     .iter()
-                    .filter(|(g, _)| !failures.failed(*g))
-                    .map(|(g, h)| (g.as_str(), h.as_slice()))
+                    .filter(|(g, _)| !failures.failed(g))
+                    .map(|(g, h)| (*g, h.as_slice()))
                     .collect();
                 fidelity::plot_marginals(&dir.join("plots"), real, &refs)?;
             }
@@ -221,7 +221,7 @@ fn run_ugr16(
             )
         })?;
         for (i, e) in &det.failed {
-            let g = spec.generators[*i];
+            let g = spec.generators[*i].as_str();
             if !failures.failed_at(g, STEP_GENERATE) {
                 failures.record(g, STEP_DETECT, e);
             }
@@ -240,9 +240,10 @@ fn run_ugr16(
                 reference: &p.reference_train,
                 synthetic: hosts,
             };
-            let pseed = seed ^ hash_name(g.as_str()) ^ hash_name("privacy");
+            let g: &str = g;
+            let pseed = seed ^ hash_name(g) ^ hash_name("privacy");
             let report = stages.time("privacy", || {
-                privacy::evaluate_detailed(g.as_str(), &input, &spec.privacy, pseed)
+                privacy::evaluate_detailed(g, &input, &spec.privacy, pseed)
             });
             match report {
                 Ok(report) => {
@@ -251,31 +252,47 @@ fn run_ugr16(
                         let plots = dir.join("plots");
                         std::fs::create_dir_all(&plots).map_err(|e| Error::io(&plots, e))?;
                         privacy::plot::plot_roc(
-                            &plots.join(format!("privacy_roc_{}.svg", g.as_str())),
-                            &format!("membership inference: {}", g.as_str()),
+                            &plots.join(format!("privacy_roc_{g}.svg")),
+                            &format!("membership inference: {g}"),
                             &curves,
                         )?;
                     }
                     rows.extend(report.rows);
                 }
-                Err(e) => failures.record(*g, STEP_PRIVACY, &e),
+                Err(e) => failures.record(g, STEP_PRIVACY, &e),
             }
-            if spec.shadow_generators.contains(g) {
+            if spec.shadow_generators.iter().any(|s| s == g) {
+                if let Some(reason) = no_shadow(spec, g) {
+                    // Not a failure: there is nothing to retrain.
+                    tracing::info!(generator = g, reason, "shadow attack skipped");
+                    rows.push(MetricRow::new(
+                        STATUS_SECTION,
+                        g,
+                        SKIPPED_METRIC,
+                        STEP_SHADOW,
+                        1.0,
+                        0,
+                    ));
+                    continue;
+                }
                 // The attacker retrains the generator as the run fitted it (shadow budget).
-                let shadow_generator = generator::build(*g, spec, Role::Shadow);
-                let retrain = generator::retrain(shadow_generator.as_ref(), training);
-                let shadow = stages.time("privacy.shadow", || {
-                    privacy::shadow_attack(
-                        g.as_str(),
-                        &input,
-                        &spec.privacy.shadow,
-                        &retrain,
-                        pseed ^ 0x5AD0,
-                    )
-                });
+                let shadow = generator::build_entry(g, spec, Role::Shadow, Some(dir)).and_then(
+                    |shadow_generator| {
+                        let retrain = generator::retrain(shadow_generator.as_ref(), training);
+                        stages.time("privacy.shadow", || {
+                            privacy::shadow_attack(
+                                g,
+                                &input,
+                                &spec.privacy.shadow,
+                                &retrain,
+                                pseed ^ 0x5AD0,
+                            )
+                        })
+                    },
+                );
                 match shadow {
                     Ok(r) => rows.extend(r),
-                    Err(e) => failures.record(*g, STEP_SHADOW, &e),
+                    Err(e) => failures.record(g, STEP_SHADOW, &e),
                 }
             }
         }
@@ -290,7 +307,7 @@ fn run_ugr16(
 fn fidelity_rows(
     reference: fidelity::Reference,
     real: &[HostTraffic],
-    synthetic: &[(GeneratorName, Vec<HostTraffic>)],
+    synthetic: &[(&str, Vec<HostTraffic>)],
     spec: &Spec,
     failures: &mut Failures,
 ) -> Vec<MetricRow> {
@@ -300,11 +317,11 @@ fn fidelity_rows(
     };
     let mut rows = fidelity::reference_rows(reference, real, &spec.fidelity);
     for (g, h) in synthetic {
-        let name = g.as_str();
+        let name: &str = g;
         let seed = spec.seed ^ hash_name(name);
         match fidelity::evaluate_against(reference, name, real, h, &spec.fidelity, seed) {
             Ok(r) => rows.extend(r),
-            Err(e) => failures.record(*g, step, &e),
+            Err(e) => failures.record(g, step, &e),
         }
     }
     rows
@@ -322,6 +339,19 @@ const STEP_SHADOW: &str = "privacy.shadow";
 /// Section and metric of the rows that record a failed step in `metrics.csv`.
 pub const STATUS_SECTION: &str = "status";
 pub const FAILED_METRIC: &str = "failed";
+/// Metric of the `status` row of a step that was skipped by design, not failed:
+/// `status,<generator>,skipped,privacy.shadow,1,,,0` for a file generator, which cannot be
+/// retrained. It does not make the run `partial`.
+pub const SKIPPED_METRIC: &str = "skipped";
+
+/// Why the shadow attack cannot retrain generator `g`, if so: a fixed file
+/// (`[external.g] file = ...`) has no fit to repeat.
+fn no_shadow(spec: &Spec, g: &str) -> Option<&'static str> {
+    spec.external
+        .get(g)
+        .and_then(|e| e.file.as_ref())
+        .map(|_| "a file generator cannot be retrained")
+}
 
 /// The failed steps of a run's generators, in the order they happened.
 ///
@@ -337,26 +367,26 @@ pub const FAILED_METRIC: &str = "failed";
 /// non-zero. Errors that are not one generator's (the real data, the encoder, the real-trained
 /// detectors, writing files) end the run without a manifest.
 #[derive(Default)]
-struct Failures(Vec<(GeneratorName, &'static str, String)>);
+struct Failures(Vec<(String, &'static str, String)>);
 
 impl Failures {
-    fn record(&mut self, g: GeneratorName, step: &'static str, e: &Error) {
+    fn record(&mut self, g: &str, step: &'static str, e: &Error) {
         tracing::error!(
-            generator = g.as_str(),
+            generator = g,
             step,
             error = %e,
             "generator step failed; the run goes on without it"
         );
-        self.0.push((g, step, e.to_string()));
+        self.0.push((g.to_string(), step, e.to_string()));
     }
 
     /// Whether any step of `g` failed so far.
-    fn failed(&self, g: GeneratorName) -> bool {
-        self.0.iter().any(|(h, _, _)| *h == g)
+    fn failed(&self, g: &str) -> bool {
+        self.0.iter().any(|(h, _, _)| h == g)
     }
 
-    fn failed_at(&self, g: GeneratorName, step: &str) -> bool {
-        self.0.iter().any(|(h, s, _)| *h == g && *s == step)
+    fn failed_at(&self, g: &str, step: &str) -> bool {
+        self.0.iter().any(|(h, s, _)| h == g && *s == step)
     }
 
     /// Record the failures in the manifest and return `rows` with one `status` row per
@@ -366,12 +396,12 @@ impl Failures {
         for (g, step, message) in self.0 {
             manifest
                 .generators
-                .entry(g.as_str().to_string())
+                .entry(g.clone())
                 .or_default()
                 .fail(step, &message);
             out.push(MetricRow::new(
                 STATUS_SECTION,
-                g.as_str(),
+                &g,
                 FAILED_METRIC,
                 step,
                 1.0,
@@ -386,13 +416,13 @@ impl Failures {
 /// The error of generator `g` when it rolled out no flow over `window`: it has nothing to
 /// evaluate and fails (e.g. `holdout` when the holdout hosts are silent in the generation
 /// window).
-fn no_flows(g: GeneratorName, hosts: &[HostTraffic], window: (i64, i64)) -> Option<Error> {
+fn no_flows(g: &str, hosts: &[HostTraffic], window: (i64, i64)) -> Option<Error> {
     if hosts.iter().any(|h| !h.flows.is_empty()) {
         return None;
     }
     Some(Error::Invalid(format!(
         "`{}` rolled out no flows for its {} hosts in the generation window [{}, {})",
-        g.as_str(),
+        g,
         hosts.len(),
         crate::data::flow::format_time(window.0),
         crate::data::flow::format_time(window.1)
@@ -401,14 +431,15 @@ fn no_flows(g: GeneratorName, hosts: &[HostTraffic], window: (i64, i64)) -> Opti
 
 /// Fit generator `g` on the members' training traffic and roll it out over the generation
 /// window for as many pseudonymous hosts as there are members; both steps are seeded by the
-/// generator's name.
+/// generator's name. An external command keeps its logs in the run folder `dir`.
 fn synthesize(
-    g: GeneratorName,
+    g: &str,
     spec: &Spec,
     training: &Training<'_>,
+    dir: &Path,
 ) -> Result<(Vec<HostTraffic>, GeneratorInfo)> {
-    let seed = spec.seed ^ hash_name(g.as_str());
-    let made = generator::build(g, spec, Role::Release)
+    let seed = spec.seed ^ hash_name(g);
+    let made = generator::build_entry(g, spec, Role::Release, Some(dir))?
         .fit(training, seed)?
         .generate(seed)?;
     Ok((
@@ -477,13 +508,14 @@ fn run_ar1(
         progress: opts.progress,
     };
     let mut failures = Failures::default();
-    for &g in &spec.generators {
-        let seed = spec.seed ^ hash_name(g.as_str());
+    for g in spec.generators.iter().map(String::as_str) {
+        let seed = spec.seed ^ hash_name(g);
         let t0 = std::time::Instant::now();
         let mut info = GeneratorInfo::default();
         let seq = stages
-            .time(&format!("generator.{}", g.as_str()), || {
-                generator::build(g, spec, Role::Release).fit_simulated(&data, seed)
+            .time(&format!("generator.{g}"), || {
+                generator::build_entry(g, spec, Role::Release, Some(dir))?
+                    .fit_simulated(&data, seed)
             })
             .map(|(seq, details)| {
                 info.details = details;
@@ -494,23 +526,20 @@ fn run_ar1(
             if seq.n_rows() > 0 {
                 Ok(seq)
             } else {
-                Err(Error::Invalid(format!(
-                    "`{}` generated no rows",
-                    g.as_str()
-                )))
+                Err(Error::Invalid(format!("`{}` generated no rows", g)))
             }
         }) {
             Ok(seq) => seq,
             Err(e) => {
                 failures.record(g, STEP_GENERATE, &e);
-                manifest.generators.insert(g.as_str().to_string(), info);
+                manifest.generators.insert(g.to_string(), info);
                 continue;
             }
         };
         info.flows = seq.n_rows();
         info.hosts = seq.n_hosts();
-        emit(g.as_str(), &seq);
-        manifest.generators.insert(g.as_str().to_string(), info);
+        emit(g, &seq);
+        manifest.generators.insert(g.to_string(), info);
     }
     Ok(failures.finish(manifest, rows))
 }
