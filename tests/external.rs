@@ -8,33 +8,13 @@
 //! outside the generation window. Each failure must fail that generator only. A second run
 //! takes the first run's `raw` output as a file generator.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
 use std::sync::OnceLock;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn stan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stan"))
-        .current_dir(root())
-        .args(args)
-        .output()
-        .expect("run stan")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn run_dir(out: &Output) -> PathBuf {
-    PathBuf::from(text(&out.stdout).trim().lines().last().unwrap_or_default())
-}
-
-fn manifest(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::{manifest, run_dir, stan, text};
 
 /// The value of `section,generator,metric,subject` in a metrics.csv.
 fn metric(metrics: &str, key: &str) -> f64 {

@@ -14,32 +14,9 @@
 //!   without its target (no training rows left), while `holdout`'s shadows do not depend on
 //!   the members.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn stan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stan"))
-        .current_dir(root())
-        .args(args)
-        .output()
-        .expect("run stan")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn run_dir(out: &Output) -> PathBuf {
-    PathBuf::from(text(&out.stdout).trim().lines().last().unwrap_or_default())
-}
-
-fn manifest(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::{manifest, run_dir, stan, text};
 
 /// Whether this build has CUDA (then `stan` on `device = "cuda"` would train, not fail).
 const CUDA: bool = cfg!(feature = "cuda");

@@ -2,8 +2,6 @@
 //! spec and seed, with `members.csv` exactly the generators' training flows.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use stan::data::flow::parse_ipv4;
 use stan::data::hosts::host_view;
@@ -13,21 +11,9 @@ use stan::run::prepare::Prepared;
 use stan::run::split::{ROLE_FILES, SPLIT_JSON, SplitRecord, read_record};
 use stan::spec::Spec;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn stan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stan"))
-        .current_dir(root())
-        .args(args)
-        .output()
-        .expect("run stan")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::{root, stan, text};
 
 fn ips(v: &[String]) -> Vec<u32> {
     v.iter().map(|h| parse_ipv4(h).unwrap()).collect()
