@@ -192,7 +192,7 @@ mod tests {
     use candle_core::{Device, Var};
     use rand::{RngExt, SeedableRng};
 
-    /// The kernels before session 8, kept as the reference: a forward that sums the
+    /// The kernels before b59c1c9, kept as the reference: a forward that sums the
     /// exponentials without keeping them and a backward that recomputes them.
     macro_rules! reference {
         ($fwd:ident, $bwd:ident, $t:ty) => {
