@@ -594,7 +594,7 @@ mod tests {
     fn ci_spec_keeps_its_run_id() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/ci.toml");
         let s = Spec::load(&path).unwrap();
-        assert_eq!(s.run_id(), "XXX");
+        assert_eq!(s.run_id(), "s7-e385327ebed8");
     }
 
     #[test]

@@ -111,8 +111,13 @@ command = ["sh", "{}"]
             late.display()
         );
         let path = tmp.path().join("external.toml");
-        std::fs::write(&path, spec).unwrap();
+        std::fs::write(&path, &spec).unwrap();
         let res = tmp.path().join("res");
+        // A log of an earlier attempt in the same run folder, which the run must clear.
+        let run_id = stan::spec::Spec::from_toml(&spec, "external").unwrap().run_id();
+        let stale = res.join("external").join(run_id).join("external/raw");
+        std::fs::create_dir_all(&stale).unwrap();
+        std::fs::write(stale.join("stderr-shadow-9.txt"), "earlier attempt").unwrap();
         let out = stan(&["run", path.to_str().unwrap(), "--out", res.to_str().unwrap()]);
         let dir = run_dir(&out);
         let metrics = std::fs::read_to_string(dir.join("metrics.csv"))
@@ -135,8 +140,9 @@ fn error_of(run: &Run, g: &str) -> String {
 }
 
 /// (a) `raw` goes through the protocol and replays the members' flows: membership inference
-/// succeeds as it does against `copy`; its stderr is kept in the run folder, and the shadow
-/// attack retrains it through the command too.
+/// succeeds as it does against `copy`; its stderr is kept in the run folder (an earlier
+/// attempt's logs there are cleared), and the shadow attack retrains it through the command
+/// too.
 #[test]
 fn raw_adapter_replays_the_members() {
     let run = commands();
@@ -154,6 +160,7 @@ fn raw_adapter_replays_the_members() {
     let logs = run.dir.join("external/raw");
     assert!(logs.join("stderr-release.txt").is_file());
     assert!(logs.join("stderr-shadow-1.txt").is_file());
+    assert!(!logs.join("stderr-shadow-9.txt").exists(), "an earlier attempt's log");
     assert!(run.dir.join("synthetic/raw.csv.gz").is_file());
 }
 

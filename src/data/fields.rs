@@ -101,6 +101,11 @@ impl FieldSet {
         self.0 == 0
     }
 
+    /// The fields in both sets.
+    pub const fn intersection(self, other: FieldSet) -> FieldSet {
+        FieldSet(self.0 & other.0)
+    }
+
     /// The fields of `self` that `present` lacks.
     pub fn missing_from(self, present: FieldSet) -> FieldSet {
         FieldSet(self.0 & !present.0)

@@ -6,7 +6,9 @@
 //! header then names the columns it has, in any order; `te td sa da sp dp pr pkt byt` are
 //! required). An absent field is filled (`flg` `......`, `fwd` and `stos` 0, `label`
 //! `background`) and [`FlowReader::fields`] says which fields the file really carried, so that
-//! no metric is computed on the fillers ([`super::fields`]).
+//! no metric is computed on the fillers ([`super::fields`]). A first line whose first field is a
+//! UGR'16 column name is a header; a 13-column header starting `te,td,sa,da` is read by
+//! position, as before headers could name fewer columns.
 
 use super::fields::{Field, FieldSet};
 use super::flow::{Flags, Flow, Label, Proto, parse_ipv4, parse_time};
@@ -79,7 +81,10 @@ fn column_map(names: &[&str], file: &str) -> Result<(Vec<Option<usize>>, usize, 
     let bad = |value: &str, reason: String| perr(file, 1, "header", value, &reason);
     let mut map: Vec<Option<usize>> = vec![None; UGR16_COLUMNS.len()];
     for (i, name) in names.iter().enumerate() {
-        let name = name.trim();
+        let name = match name.trim() {
+            "lable" => "label",
+            n => n,
+        };
         let Some(c) = UGR16_COLUMNS
             .iter()
             .position(|c| c.eq_ignore_ascii_case(name))
@@ -127,17 +132,19 @@ impl FlowReader {
         let lower = trimmed.to_ascii_lowercase();
         let mut columns = None;
         let mut fields = FieldSet::ALL;
-        let (layout, pending, line_no) = if lower.starts_with("te,") {
-            let names: Vec<&str> = lower.split(',').map(str::trim).collect();
-            if names != UGR16_COLUMNS {
-                let (map, n, present) = column_map(&names, &file)?;
-                columns = Some((map, n));
-                fields = present;
-            }
-            (Layout::Ugr16, None, 1)
-        } else if lower.starts_with("srcip,dstip") {
+        let names: Vec<&str> = lower.split(',').map(str::trim).collect();
+        let (layout, pending, line_no) = if lower.starts_with("srcip,dstip") {
             fields = FieldSet::of(&[Field::Label]);
             (Layout::NetShare, None, 1)
+        } else if lower.starts_with("te,td,sa,da") && names.len() == UGR16_COLUMNS.len() {
+            // The full header, read by position as always (the STAN per-host files spell the
+            // last column `lable`).
+            (Layout::Ugr16, None, 1)
+        } else if UGR16_COLUMNS.contains(&names[0]) {
+            let (map, n, present) = column_map(&names, &file)?;
+            columns = Some((map, n));
+            fields = present;
+            (Layout::Ugr16, None, 1)
         } else {
             (
                 Layout::Ugr16,

@@ -24,17 +24,17 @@ pub struct Builtin {
 pub const BUILTINS: [Builtin; 5] = [
     Builtin {
         name: StanGenerator::NAME,
-        description: "the STAN model (CNN + MDN over each host's flow windows)",
+        description: "STAN: an autoregressive model of each host's flow sequence (CNN context, MADE heads)",
         build: |spec, role| Box::new(StanGenerator::from_spec(spec, role)),
     },
     Builtin {
         name: IndependentGenerator::NAME,
-        description: "independent per-attribute marginals of the encoded rows",
+        description: "every attribute from its own training marginal (STAN's baseline B1)",
         build: |_, _| Box::new(IndependentGenerator),
     },
     Builtin {
         name: BayesGenerator::NAME,
-        description: "a Bayesian network over the encoded attributes",
+        description: "a small Bayesian chain over the encoded attributes (generalises STAN's B2)",
         build: |spec, _| {
             Box::new(BayesGenerator {
                 config: spec.bayes.clone(),
@@ -43,12 +43,12 @@ pub const BUILTINS: [Builtin; 5] = [
     },
     Builtin {
         name: CopyGenerator::NAME,
-        description: "replays the members' training traffic (the privacy sanity check)",
+        description: "replays the members' training flows (memorisation, the privacy worst case)",
         build: |_, _| Box::new(CopyGenerator),
     },
     Builtin {
         name: HoldoutGenerator::NAME,
-        description: "replays real hosts kept out of training (the fidelity floor)",
+        description: "replays held-out real hosts (the real-vs-real floor of every metric)",
         build: |_, _| Box::new(HoldoutGenerator),
     },
 ];

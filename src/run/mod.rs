@@ -27,6 +27,9 @@
 //!   every side ([`crate::privacy::features::FIELDS`]): it measures what leaks from what was
 //!   released; `status,<generator>,dropped,privacy.flg,1,,,0`.
 //!
+//! A field the real data file lacks (`data.path` in NetShare's layout) counts as absent from
+//! every generator's roll-out: the built-ins would only have learnt the fillers.
+//!
 //! Neither marker is a failure (the run stays `complete`).
 
 pub mod machine;
@@ -178,6 +181,9 @@ fn run_ugr16(
         };
         info.seconds = seconds;
         if let Some(f) = info.fields {
+            // What the real data lacks, no roll-out has either (the built-ins learn fillers).
+            let f = f.intersection(p.fields);
+            info.fields = Some(f);
             fields.insert(g, f);
         }
         info.flows = hosts.iter().map(|h| h.flows.len()).sum();
