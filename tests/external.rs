@@ -160,7 +160,10 @@ fn raw_adapter_replays_the_members() {
     let logs = run.dir.join("external/raw");
     assert!(logs.join("stderr-release.txt").is_file());
     assert!(logs.join("stderr-shadow-1.txt").is_file());
-    assert!(!logs.join("stderr-shadow-9.txt").exists(), "an earlier attempt's log");
+    assert!(
+        !logs.join("stderr-shadow-9.txt").exists(),
+        "an earlier attempt's log"
+    );
     assert!(run.dir.join("synthetic/raw.csv.gz").is_file());
 }
 
