@@ -14,7 +14,7 @@
 # (Zen 1-4, Skylake) and 48 KiB 12-way (Zen 5, Ice Lake and later); gemm in this build uses
 # AVX2/FMA kernels on all of them (its AVX-512 kernels are not compiled in). This script lets
 # one machine produce both arithmetic paths, e.g. to derive a regression bound from the
-# spread over seeds and geometries (experiments/thresholds.toml).
+# spread over seeds and geometries (experiments/ci.thresholds.toml).
 #
 # Needs root (a private mount namespace with bind mounts over sysfs); nothing outside the
 # command sees the change, and it ends with the command.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run experiments/ci.toml on several seeds, on this machine's L1d geometry and on the other
 # common x86-64 one (scripts/cache_geometry.sh), and tabulate the STAN figures that
-# experiments/thresholds.toml bounds: the spread its STAN bounds are derived from
+# experiments/ci.thresholds.toml bounds: the spread its STAN bounds are derived from
 # (results/ci-spread/README.md says how).
 #
 #   scripts/ci_spread.sh BINARY OUT_DIR GEOMETRIES SEED...

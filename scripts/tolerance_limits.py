@@ -19,7 +19,7 @@ import sys
 
 from scipy import stats
 
-# (column, direction): the STAN figures experiments/thresholds.toml bounds.
+# (column, direction): the STAN figures experiments/ci.thresholds.toml bounds.
 BOUNDED = [
     ("jsd_mean/all", "max"),
     ("cramers_v_diff/all", "max"),

@@ -71,10 +71,14 @@ enum Cmd {
         out: Option<PathBuf>,
     },
     /// Compare a run's metrics.csv with thresholds; exit non-zero listing every violation.
+    ///
+    /// By default the run's own `thresholds.toml`, which `stan run` copies from
+    /// `<spec stem>.thresholds.toml` beside its spec (e.g. experiments/ci.thresholds.toml).
     Check {
         run_dir: PathBuf,
-        #[arg(long, default_value = "experiments/thresholds.toml")]
-        thresholds: PathBuf,
+        /// Another thresholds file instead of the run's own.
+        #[arg(long)]
+        thresholds: Option<PathBuf>,
     },
     /// Inspect flow files.
     Data {
@@ -152,6 +156,18 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             };
             let o =
                 stan::run::run(&s, &opts).with_context(|| format!("running {}", spec.display()))?;
+            // The spec's own bounds travel with its run, so `stan check RUN` needs no path.
+            let own = o.dir.join(stan::experiments::check::RUN_FILE);
+            match stan::experiments::check::beside(&spec) {
+                Some(th) => {
+                    let text = std::fs::read_to_string(&th)
+                        .with_context(|| format!("reading {}", th.display()))?;
+                    stan::data::atomic_write_str(&own, &text)?;
+                }
+                None => {
+                    let _ = std::fs::remove_file(&own);
+                }
+            }
             println!("{}", o.dir.display());
             // A partial run has written everything it could; it still fails the command, so
             // that no script takes it for a complete one.
@@ -257,6 +273,20 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         } => {
             use stan::experiments::check;
             let rows = stan::report::read_metrics(&run_dir.join("metrics.csv"))?;
+            let thresholds = match thresholds {
+                Some(t) => t,
+                None => {
+                    let own = run_dir.join(check::RUN_FILE);
+                    anyhow::ensure!(
+                        own.is_file(),
+                        "{} has no {} (its spec had no <spec stem>.thresholds.toml beside it); \
+                         name one with --thresholds FILE",
+                        run_dir.display(),
+                        check::RUN_FILE
+                    );
+                    own
+                }
+            };
             let th = check::Thresholds::load(&thresholds)?;
             let v = check::check(&rows, &th);
             for line in &v {

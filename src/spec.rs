@@ -28,6 +28,9 @@ pub enum DatasetKind {
     Ar1,
 }
 
+/// Default of `data.min_flows`: a host with fewer flows in the data's window is not modelled.
+pub const DEFAULT_MIN_FLOWS: usize = 100;
+
 /// `[data]`: where flows come from and which hosts are modelled.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -63,7 +66,7 @@ impl Default for DataSpec {
             path: PathBuf::from("experiments/data/ugr16_2016-04-11_stan92users.csv.gz"),
             internal_prefix: "42.219".into(),
             hosts: Vec::new(),
-            min_flows: 100,
+            min_flows: DEFAULT_MIN_FLOWS,
             max_hosts: 0,
             start: None,
             end: None,

@@ -163,13 +163,14 @@ fn ci_spec_runs_reproducibly_and_meets_thresholds() {
         assert!(tables.contains(t), "tables.md lacks {t}");
     }
 
-    // The regression thresholds hold...
-    let th = root().join("experiments/thresholds.toml");
+    // The spec's regression thresholds travelled with the run and hold...
+    assert_eq!(
+        std::fs::read(dir_a.join("thresholds.toml")).unwrap(),
+        std::fs::read(root().join("experiments/ci.thresholds.toml")).unwrap()
+    );
     let ok = Command::new(env!("CARGO_BIN_EXE_stan"))
         .args(["check"])
         .arg(&dir_a)
-        .arg("--thresholds")
-        .arg(&th)
         .output()
         .unwrap();
     assert!(
@@ -241,15 +242,18 @@ fn sweep_resumes_and_report_rebuilds_tables() {
         String::from_utf8_lossy(&again.stderr)
     );
 
-    // The Slurm script is valid bash.
+    // The Slurm script is valid bash (cells and script go to the temporary folder, never
+    // into the checkout's results/).
+    let emitted = tmp.path().join("slurm");
     let slurm = Command::new(env!("CARGO_BIN_EXE_stan"))
         .current_dir(root())
-        .args(["sweep", s, "--emit", "slurm"])
+        .args(["sweep", s, "--emit", "slurm", "--out"])
+        .arg(&emitted)
         .output()
         .unwrap();
     assert!(slurm.status.success());
-    let script = tmp.path().join("sweep.slurm");
-    std::fs::write(&script, &slurm.stdout).unwrap();
+    let script = emitted.join("ar1-sweep/sweep.slurm");
+    let text = std::fs::read_to_string(&script).unwrap();
     assert!(
         Command::new("bash")
             .arg("-n")
@@ -258,7 +262,8 @@ fn sweep_resumes_and_report_rebuilds_tables() {
             .unwrap()
             .success()
     );
-    assert!(String::from_utf8_lossy(&slurm.stdout).contains("#SBATCH --array=0-1"));
+    assert!(text.contains("#SBATCH --array=0-1"));
+    assert!(emitted.join("ar1-sweep/cells").is_dir());
 
     // Report from the folders alone.
     let rep = Command::new(env!("CARGO_BIN_EXE_stan"))

@@ -1,7 +1,7 @@
 //! `stan data stats`: a quick profile of a flow file.
 
 use super::flow::{Flow, Label, Proto, format_time};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 /// Summary of a set of flows.
@@ -9,8 +9,12 @@ use std::fmt;
 pub struct DataStats {
     pub rows: usize,
     pub distinct_ips: usize,
-    /// Internal hosts (IPs with the given /16 prefix).
+    /// Internal addresses (IPs with the given /16 prefix, as `sa` or `da`): a file cut for some
+    /// hosts also names their internal peers, so this can exceed the hosts it was cut for.
     pub internal_hosts: usize,
+    /// Internal addresses with at least [`crate::spec::DEFAULT_MIN_FLOWS`] flows: the hosts a
+    /// run over the whole file models by default (`data.min_flows`).
+    pub internal_modelled: usize,
     pub first: Option<i64>,
     pub last: Option<i64>,
     pub labels: BTreeMap<Label, usize>,
@@ -21,6 +25,7 @@ pub struct DataStats {
 impl DataStats {
     pub fn compute(flows: &[Flow], prefix16: u32) -> DataStats {
         let mut ips = HashSet::new();
+        let mut internal: HashMap<u32, usize> = HashMap::new();
         let mut s = DataStats {
             rows: flows.len(),
             ..Default::default()
@@ -28,13 +33,22 @@ impl DataStats {
         for f in flows {
             ips.insert(f.sa);
             ips.insert(f.da);
+            for ip in [f.sa, f.da] {
+                if ip >> 16 == prefix16 {
+                    *internal.entry(ip).or_default() += 1;
+                }
+            }
             s.first = Some(s.first.map_or(f.te, |t| t.min(f.te)));
             s.last = Some(s.last.map_or(f.te, |t| t.max(f.te)));
             *s.labels.entry(f.label).or_default() += 1;
             *s.protocols.entry(f.pr).or_default() += 1;
         }
         s.distinct_ips = ips.len();
-        s.internal_hosts = ips.iter().filter(|&&ip| ip >> 16 == prefix16).count();
+        s.internal_hosts = internal.len();
+        s.internal_modelled = internal
+            .values()
+            .filter(|&&c| c >= crate::spec::DEFAULT_MIN_FLOWS)
+            .count();
         s
     }
 }
@@ -46,7 +60,17 @@ impl fmt::Display for DataStats {
             writeln!(f, "skipped invalid {}", self.skipped_invalid)?;
         }
         writeln!(f, "distinct IPs    {}", self.distinct_ips)?;
-        writeln!(f, "internal hosts  {}", self.internal_hosts)?;
+        writeln!(
+            f,
+            "internal IPs    {} (own hosts and internal peers, as sa or da)",
+            self.internal_hosts
+        )?;
+        writeln!(
+            f,
+            "  >= {} flows   {} (modelled by a run over the whole file: data.min_flows)",
+            crate::spec::DEFAULT_MIN_FLOWS,
+            self.internal_modelled
+        )?;
         if let (Some(a), Some(b)) = (self.first, self.last) {
             writeln!(
                 f,

@@ -20,7 +20,7 @@
 //!   address and random ephemeral port: TCP `....S.`, 1–3 packets (SYN retransmissions) of 40,
 //!   44 or 60 bytes, duration 0 for one packet, else up to 3 s.
 //! * **Spam-like SMTP burst** ([`Label::InjectedSpam`]): the host opens `spam_flows` SMTP
-//!   sessions over `spam_duration_s` seconds to distinct mail servers: TCP `.AP.SF`, port 25,
+//!   connections over `spam_duration_s` seconds to distinct mail servers: TCP `.AP.SF`, port 25,
 //!   source ports increasing from a random ephemeral start, 10–40 packets of 80–500 bytes,
 //!   duration 0.5–8 s.
 //! * **Botnet-like beacons** ([`Label::InjectedBeacon`]): the host contacts one C2 address on
@@ -64,7 +64,7 @@ pub struct InjectConfig {
     pub dos_duration_s: f64,
     /// Spam events (default 2).
     pub spam_events: usize,
-    /// SMTP sessions per spam event (default 100).
+    /// SMTP connections per spam event (default 100).
     pub spam_flows: usize,
     /// Spam event duration in seconds (default 600).
     pub spam_duration_s: f64,

@@ -3,6 +3,11 @@
 //! `thresholds.toml` holds `[[threshold]]` tables: `metric`, `generator`, `subject` (`"*"` =
 //! every subject), optional `section`, `min` and/or `max`, and a `reason`. A threshold that
 //! matches no row is itself a violation: a metric that silently disappeared must fail too.
+//!
+//! Bounds belong to one spec: a bound calibrated on `ci.toml`'s one hour of traffic says
+//! nothing about the quickstart's four. So a spec's thresholds live beside it, as
+//! `<spec stem>.thresholds.toml` ([`beside`]); `stan run` copies that file into the run folder
+//! as [`RUN_FILE`], and `stan check RUN` applies the copy unless `--thresholds` names another.
 
 use crate::error::{Error, Result};
 use crate::report::MetricRow;
@@ -51,6 +56,25 @@ impl Thresholds {
         }
         Ok(t)
     }
+}
+
+/// The name of a run folder's own thresholds (copied from beside its spec by `stan run`).
+pub const RUN_FILE: &str = "thresholds.toml";
+
+/// The thresholds file that belongs to `spec`: `<dir>/<stem>.thresholds.toml` beside it, when
+/// that file exists.
+///
+/// ```
+/// use std::path::Path;
+/// let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/ci.toml");
+/// let th = stan::experiments::check::beside(&p).unwrap();
+/// assert!(th.ends_with("experiments/ci.thresholds.toml"));
+/// assert!(stan::experiments::check::Thresholds::load(&th).is_ok());
+/// ```
+pub fn beside(spec: &Path) -> Option<std::path::PathBuf> {
+    let stem = spec.file_stem()?.to_str()?;
+    let p = spec.with_file_name(format!("{stem}.thresholds.toml"));
+    p.is_file().then_some(p)
 }
 
 /// Every violation, as a human-readable line.

@@ -63,6 +63,7 @@
 //! | `hourly_profile_jsd` | `all` | JS of the pooled 24-bin hour-of-day flow histogram |
 //! | `flows_per_hour_emd` | `host_hour` | W1 of `ln(1+flows)` per (host, clock hour) over the real data's hours, zeros included |
 //! | `flows_per_host_emd` | `all` | W1 of `ln(1+flows)` per host |
+//! | `flows_ratio` | `all` | mean flows per synthetic host-hour / the same of the real hosts, host-cluster bootstrap CI ([`volume`]) |
 //! | `detection_auc` | `rf` | real-vs-synthetic random-forest AUC, split by host, with a host-cluster bootstrap CI ([`detect`]) |
 //! | `rule_violation` | rule names, `any` | share of flows violating each rule ([`rules`]) |
 //!
@@ -103,9 +104,10 @@
 //!   unnormalised EMD; [`netshare`] documents every convention and the field mapping.
 //! * **n**: real + synthetic flows for two-sample rows, test flows for `detection_auc`,
 //!   flows checked for rules, host-hours / hosts for the activity rows.
-//! * **CI**: only `detection_auc` has one, a host-cluster bootstrap ([`crate::stats`]): strata
+//! * **CI**: `detection_auc` has one, a host-cluster bootstrap ([`crate::stats`]): strata
 //!   real and synthetic, clusters the hosts of each side's test half, since the flows of one
-//!   host are not independent trials. The other rows are point values.
+//!   host are not independent trials; so has `flows_ratio` (hosts resampled on each side).
+//!   The other rows are point values.
 
 pub mod detect;
 pub mod dist;
@@ -113,6 +115,7 @@ pub mod netshare;
 pub mod plots;
 pub mod rules;
 pub mod view;
+pub mod volume;
 
 pub use plots::plot_marginals;
 

@@ -21,7 +21,11 @@
 //! * `ip_replay`, `prefix24_replay`, `ip_port_replay`: of the remote IPs (/24 prefixes,
 //!   (remote IP, remote port) pairs) seen in M' but not in N' (subject `member`), the share that
 //!   appears anywhere in the synthetic traffic; and the same for N'-only identifiers (subject
-//!   `nonmember`). A generator that does not replay identifiers gives equal shares.
+//!   `nonmember`). A generator that does not replay identifiers gives equal shares. Their CI
+//!   is a host-cluster bootstrap over the hosts of that side ([`replay_row`]): which
+//!   identifiers a side contributes depends on which hosts it happens to hold, and one busy
+//!   host can contribute hundreds. The other side's identifier set and the synthetic traffic
+//!   stay fixed; `n` counts the side's hosts that contribute an identifier.
 
 use super::features::{Feature, RowKey, Rows};
 use super::nn::NnIndex;
@@ -65,6 +69,122 @@ pub fn replay_share<T: Eq + Hash + Ord>(only: &BTreeSet<T>, synth: &HashSet<T>) 
 
 fn only_in<T: Ord + Clone>(a: &BTreeSet<T>, b: &BTreeSet<T>) -> BTreeSet<T> {
     a.difference(b).cloned().collect()
+}
+
+/// The replay row of `metric`/`subject`: of the identifiers of `side` (one list per row,
+/// `host[i]` the row's host) absent from `other`, the share that occurs in `synth`, with a
+/// host-cluster bootstrap interval over `side`'s hosts.
+///
+/// The point value is [`replay_share`] of the distinct identifiers. For the interval each
+/// (host, identifier) pair is an item of its host's cluster, weighted by one over the number
+/// of the side's hosts that hold the identifier, so that the full sample gives exactly the
+/// distinct-identifier share and a resample counts an identifier once per drawn host that
+/// holds it.
+///
+/// ```
+/// use std::collections::{BTreeSet, HashSet};
+/// use stan::privacy::diagnostics::replay_row;
+/// // Host 0 holds identifiers 1 and 2, host 1 holds 2 and 3; identifier 3 is on the other side.
+/// let (host, ids) = (vec![0, 0, 1, 1], vec![1u32, 2, 2, 3]);
+/// let other: BTreeSet<u32> = [3].into_iter().collect();
+/// let synth: HashSet<u32> = [2].into_iter().collect();
+/// let row = replay_row("g", "ip_replay", "member", &host, &ids, &other, &synth, 200, 1);
+/// assert_eq!(row.value, 0.5); // of {1, 2}, 2 is replayed
+/// assert_eq!(row.n, 2);
+/// assert!(row.ci_low.unwrap() <= 0.5 && row.ci_high.unwrap() >= 0.5);
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn replay_row<T: Eq + Hash + Ord + Clone>(
+    generator: &str,
+    metric: &str,
+    subject: &str,
+    host: &[usize],
+    ids: &[T],
+    other: &BTreeSet<T>,
+    synth: &HashSet<T>,
+    reps: usize,
+    seed: u64,
+) -> MetricRow {
+    let mine: BTreeSet<T> = ids.iter().cloned().collect();
+    let (value, _) = replay_share(&only_in(&mine, other), synth);
+    // Distinct (host, identifier) pairs of identifiers only this side holds.
+    let pairs: BTreeSet<(usize, &T)> = host
+        .iter()
+        .copied()
+        .zip(ids)
+        .filter(|(_, id)| !other.contains(*id))
+        .collect();
+    let mut holders: std::collections::BTreeMap<&T, usize> = Default::default();
+    for (_, id) in &pairs {
+        *holders.entry(*id).or_default() += 1;
+    }
+    let cluster: Vec<usize> = pairs.iter().map(|(h, _)| *h).collect();
+    let weight: Vec<f64> = pairs
+        .iter()
+        .map(|(_, id)| 1.0 / holders[id] as f64)
+        .collect();
+    let hit: Vec<bool> = pairs.iter().map(|(_, id)| synth.contains(*id)).collect();
+    let clusters = Clusters::new(&vec![0; cluster.len()], &cluster);
+    let mut row = MetricRow::new(
+        SECTION,
+        generator,
+        metric,
+        subject,
+        value,
+        clusters.n_clusters(),
+    );
+    let share = |idx: &[usize]| {
+        let (mut w, mut h) = (0.0, 0.0);
+        for &i in idx {
+            w += weight[i];
+            if hit[i] {
+                h += weight[i];
+            }
+        }
+        (w > 0.0).then(|| h / w)
+    };
+    if let Some((lo, hi)) = cluster_bootstrap_ci(&clusters, reps, 0.95, seed, share) {
+        row = row.with_ci(lo, hi);
+    }
+    row
+}
+
+/// The `member` and `nonmember` rows of one replay metric; `ids` are the identifiers of the
+/// member and non-member rows, `k` makes the two rows' bootstrap seeds the metric's own.
+fn replay_pair<T: Eq + Hash + Ord + Clone>(
+    out: &mut Vec<MetricRow>,
+    generator: &str,
+    metric: &str,
+    (mem, non, reps, seed): (&Rows, &Rows, usize, u64),
+    ids: (&[T], &[T]),
+    synth: &HashSet<T>,
+    k: u64,
+) {
+    let m: BTreeSet<T> = ids.0.iter().cloned().collect();
+    let n: BTreeSet<T> = ids.1.iter().cloned().collect();
+    let s = |j: u64| seed ^ (2 * k + j).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    out.push(replay_row(
+        generator,
+        metric,
+        "member",
+        &mem.host,
+        ids.0,
+        &n,
+        synth,
+        reps,
+        s(0),
+    ));
+    out.push(replay_row(
+        generator,
+        metric,
+        "nonmember",
+        &non.host,
+        ids.1,
+        &m,
+        synth,
+        reps,
+        s(1),
+    ));
 }
 
 /// All diagnostic rows, in a fixed order.
@@ -136,10 +256,10 @@ pub fn rows(
             n,
         ));
     }
-    // Identifier replay.
-    let ips = |r: &Rows| -> BTreeSet<u32> { r.remote_ip.iter().copied().collect() };
-    let pre = |r: &Rows| -> BTreeSet<u32> { r.remote_ip.iter().map(|ip| ip >> 8).collect() };
-    let pairs = |r: &Rows| -> BTreeSet<(u32, u16)> {
+    // Identifier replay: remote IPs, their /24 prefixes, (IP, port) pairs; each side's
+    // interval resamples that side's hosts (its own seed per row).
+    let prefixes = |r: &Rows| -> Vec<u32> { r.remote_ip.iter().map(|ip| ip >> 8).collect() };
+    let pairs = |r: &Rows| -> Vec<(u32, u16)> {
         r.remote_ip
             .iter()
             .copied()
@@ -147,48 +267,37 @@ pub fn rows(
             .collect()
     };
     let s_ip: HashSet<u32> = synth_all.remote_ip.iter().copied().collect();
-    let s_pre: HashSet<u32> = synth_all.remote_ip.iter().map(|ip| ip >> 8).collect();
-    let s_pair: HashSet<(u32, u16)> = synth_all
-        .remote_ip
-        .iter()
-        .copied()
-        .zip(synth_all.remote_port.iter().copied())
-        .collect();
-    let (m_ip, n_ip) = (ips(mem), ips(non));
-    let (m_pre, n_pre) = (pre(mem), pre(non));
+    let s_pre: HashSet<u32> = prefixes(synth_all).into_iter().collect();
+    let s_pair: HashSet<(u32, u16)> = pairs(synth_all).into_iter().collect();
+    let sides = (mem, non, reps, seed);
+    replay_pair(
+        &mut out,
+        generator,
+        "ip_replay",
+        sides,
+        (&mem.remote_ip, &non.remote_ip),
+        &s_ip,
+        1,
+    );
+    let (m_pre, n_pre) = (prefixes(mem), prefixes(non));
+    replay_pair(
+        &mut out,
+        generator,
+        "prefix24_replay",
+        sides,
+        (&m_pre, &n_pre),
+        &s_pre,
+        2,
+    );
     let (m_pair, n_pair) = (pairs(mem), pairs(non));
-    let mut push = |metric: &str, subject: &str, (v, k): (f64, usize)| {
-        out.push(MetricRow::new(SECTION, generator, metric, subject, v, k));
-    };
-    push(
-        "ip_replay",
-        "member",
-        replay_share(&only_in(&m_ip, &n_ip), &s_ip),
-    );
-    push(
-        "ip_replay",
-        "nonmember",
-        replay_share(&only_in(&n_ip, &m_ip), &s_ip),
-    );
-    push(
-        "prefix24_replay",
-        "member",
-        replay_share(&only_in(&m_pre, &n_pre), &s_pre),
-    );
-    push(
-        "prefix24_replay",
-        "nonmember",
-        replay_share(&only_in(&n_pre, &m_pre), &s_pre),
-    );
-    push(
+    replay_pair(
+        &mut out,
+        generator,
         "ip_port_replay",
-        "member",
-        replay_share(&only_in(&m_pair, &n_pair), &s_pair),
-    );
-    push(
-        "ip_port_replay",
-        "nonmember",
-        replay_share(&only_in(&n_pair, &m_pair), &s_pair),
+        sides,
+        (&m_pair, &n_pair),
+        &s_pair,
+        3,
     );
     Ok(out)
 }
@@ -232,6 +341,44 @@ mod tests {
         };
         assert!(p5("member").is_some_and(|v| v > 0.0));
         assert_eq!(p5("member"), p5("nonmember"));
+    }
+
+    #[test]
+    fn replay_row_keeps_the_distinct_share_and_resamples_hosts() {
+        // Host 0 holds 10 identifiers, all replayed; hosts 1-4 hold 10 each, none replayed;
+        // identifier 0 is shared by hosts 0 and 1 and identifier 99 is on the other side.
+        let mut host = Vec::new();
+        let mut ids = Vec::new();
+        for h in 0..5usize {
+            for j in 0..10u32 {
+                host.push(h);
+                ids.push(h as u32 * 10 + j);
+            }
+        }
+        host.push(1);
+        ids.push(0);
+        host.push(2);
+        ids.push(99);
+        let other: BTreeSet<u32> = [99].into_iter().collect();
+        let synth: HashSet<u32> = (0..10).collect();
+        let row = replay_row(
+            "g",
+            "ip_replay",
+            "member",
+            &host,
+            &ids,
+            &other,
+            &synth,
+            400,
+            7,
+        );
+        let mine: BTreeSet<u32> = ids.iter().copied().collect();
+        assert_eq!(row.value, replay_share(&only_in(&mine, &other), &synth).0);
+        assert_eq!(row.value, 10.0 / 50.0);
+        assert_eq!(row.n, 5);
+        // Whether host 0 is drawn decides the share: a wide interval around 0.2.
+        let (lo, hi) = (row.ci_low.unwrap(), row.ci_high.unwrap());
+        assert!(lo <= 0.02 && hi >= 0.35, "[{lo}, {hi}]");
     }
 
     #[test]

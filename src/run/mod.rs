@@ -202,8 +202,8 @@ fn run_ugr16(
             let real = &p.nonmembers_test;
             rows.extend(fidelity_rows(
                 fidelity::Reference::Test,
-                real,
-                &synthetic,
+                (real, p.test),
+                (&synthetic, p.test),
                 &fields,
                 spec,
                 &mut failures,
@@ -223,8 +223,8 @@ fn run_ugr16(
         let train_rows = stages.time("fidelity_train", || {
             fidelity_rows(
                 fidelity::Reference::Train,
-                &p.members_train,
-                &synthetic,
+                (&p.members_train, p.train),
+                (&synthetic, p.test),
                 &fields,
                 spec,
                 &mut failures,
@@ -388,12 +388,15 @@ fn run_ugr16(
 /// name alone, so both references draw the same detection samples of it.
 fn fidelity_rows(
     reference: fidelity::Reference,
-    real: &[HostTraffic],
-    synthetic: &[(&str, Vec<HostTraffic>)],
+    real: (&[HostTraffic], (i64, i64)),
+    synthetic: (&[(&str, Vec<HostTraffic>)], (i64, i64)),
     fields: &BTreeMap<&str, FieldSet>,
     spec: &Spec,
     failures: &mut Failures,
 ) -> Vec<MetricRow> {
+    let ((real, real_window), (synthetic, window)) = (real, synthetic);
+    let counts = |h: &[HostTraffic]| h.iter().map(|h| h.flows.len()).collect::<Vec<_>>();
+    let real_counts = counts(real);
     let step = match reference {
         fidelity::Reference::Test => STEP_FIDELITY,
         fidelity::Reference::Train => STEP_FIDELITY_TRAIN,
@@ -417,6 +420,17 @@ fn fidelity_rows(
             }
             Err(e) => failures.record(g, step, &e),
         }
+        rows.extend(fidelity::volume::flows_ratio(
+            reference.section(),
+            name,
+            &real_counts,
+            real_window,
+            &counts(h),
+            window,
+            spec.fidelity.bootstrap_reps,
+            spec.fidelity.ci_level,
+            seed ^ hash_name(fidelity::volume::METRIC),
+        ));
     }
     rows
 }

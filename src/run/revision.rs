@@ -16,7 +16,12 @@ pub fn git_revision() -> Option<String> {
     }
     let rev = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let dirty = Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=no"])
+        .args([
+            "--no-optional-locks",
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+        ])
         .output()
         .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
     Some(if dirty { format!("{rev}-dirty") } else { rev })
