@@ -382,6 +382,9 @@ fn run_ugr16(
     Ok(failures.finish(manifest, rows))
 }
 
+/// A generator's name and its synthetic hosts.
+type Rollout<'a> = (&'a str, Vec<HostTraffic>);
+
 /// Fidelity rows of every generator against `reference`'s real traffic `real`, after the
 /// reference's own `real` rows. A generator whose evaluation fails loses only these rows; the
 /// failure is recorded at the reference's step. Each generator's evaluation is seeded by its
@@ -389,7 +392,7 @@ fn run_ugr16(
 fn fidelity_rows(
     reference: fidelity::Reference,
     real: (&[HostTraffic], (i64, i64)),
-    synthetic: (&[(&str, Vec<HostTraffic>)], (i64, i64)),
+    synthetic: (&[Rollout<'_>], (i64, i64)),
     fields: &BTreeMap<&str, FieldSet>,
     spec: &Spec,
     failures: &mut Failures,
