@@ -111,8 +111,13 @@ command = ["sh", "{}"]
             late.display()
         );
         let path = tmp.path().join("external.toml");
-        std::fs::write(&path, spec).unwrap();
+        std::fs::write(&path, &spec).unwrap();
         let res = tmp.path().join("res");
+        // A log of an earlier attempt in the same run folder, which the run must clear.
+        let run_id = stan::spec::Spec::from_toml(&spec, "external").unwrap().run_id();
+        let stale = res.join("external").join(run_id).join("external/raw");
+        std::fs::create_dir_all(&stale).unwrap();
+        std::fs::write(stale.join("stderr-shadow-9.txt"), "earlier attempt").unwrap();
         let out = stan(&["run", path.to_str().unwrap(), "--out", res.to_str().unwrap()]);
         let dir = run_dir(&out);
         let metrics = std::fs::read_to_string(dir.join("metrics.csv"))
@@ -135,8 +140,9 @@ fn error_of(run: &Run, g: &str) -> String {
 }
 
 /// (a) `raw` goes through the protocol and replays the members' flows: membership inference
-/// succeeds as it does against `copy`; its stderr is kept in the run folder, and the shadow
-/// attack retrains it through the command too.
+/// succeeds as it does against `copy`; its stderr is kept in the run folder (an earlier
+/// attempt's logs there are cleared), and the shadow attack retrains it through the command
+/// too.
 #[test]
 fn raw_adapter_replays_the_members() {
     let run = commands();
@@ -154,6 +160,10 @@ fn raw_adapter_replays_the_members() {
     let logs = run.dir.join("external/raw");
     assert!(logs.join("stderr-release.txt").is_file());
     assert!(logs.join("stderr-shadow-1.txt").is_file());
+    assert!(
+        !logs.join("stderr-shadow-9.txt").exists(),
+        "an earlier attempt's log"
+    );
     assert!(run.dir.join("synthetic/raw.csv.gz").is_file());
 }
 
@@ -246,4 +256,130 @@ fn file_generator_is_evaluated_and_its_shadow_attack_skipped() {
     assert!(metrics.contains("\nprivacy,copy,auc,shadow,"));
     assert!(!metrics.contains("\nprivacy,fixed,auc,shadow,"));
     assert!(metric(&metrics, "privacy,fixed,auc,exact_match") >= 0.9);
+}
+
+/// (f) Missing fields: a file generator in NetShare's layout (no flags, ToS or forwarding
+/// status), here the members' training flows replayed under their pseudonyms (as `copy`),
+/// gets no figure computed from the reader's fillers. Fidelity has no `flg`/`stos` rows nor
+/// the rows that mix them in, detect has no protocol-detector rows for it, and each is marked
+/// with a `status,<name>,missing,<section>.<field>` row; the privacy attacks run without the
+/// flags on every side (`dropped` row), so exact match still finds the replayed members. The
+/// built-in beside it is evaluated in full, and the manifest records both generators' fields.
+#[test]
+fn a_file_without_flags_and_tos_gets_no_score_on_them() {
+    use stan::encode::pseudonym;
+    let tmp = tempfile::tempdir().unwrap();
+    let spec_text = |file: &str| {
+        format!(
+            "name = \"external-fields\"\nseed = 1\ngenerators = [\"independent\", \"ns\"]\n\
+             {}\n[detect]\nseeds = 1\nreal_shares = [1.0, 0.0]\nbootstrap_reps = 20\n\
+             max_train_flows = 1000\n\n[external.ns]\nfile = \"{file}\"\n",
+            COMMON.replace(
+                "evaluations = [\"fidelity\", \"privacy\"]",
+                "evaluations = [\"fidelity\", \"detect\", \"privacy\"]"
+            )
+        )
+    };
+    let file = tmp.path().join("netshare.csv");
+    // The members as the run fits them (`stan split`'s members.csv), host i under pseudonym i.
+    let spec = stan::spec::Spec::from_toml(&spec_text(file.to_str().unwrap()), "fields").unwrap();
+    let p = stan::run::prepare::Prepared::load(&spec).unwrap();
+    let mut csv = String::from("srcip,dstip,srcport,dstport,proto,ts,td,pkt,byt,type\n");
+    for (i, h) in p.members_train.iter().enumerate() {
+        let own = |ip: u32| if ip == h.ip { pseudonym(i) } else { ip };
+        for f in &h.flows {
+            // NetShare's `ts` is the start in µs; the reader takes floor(ts / 1e6 + td) as te.
+            let ts = f.te * 1_000_000 - (f.td * 1e6).round() as i64 + 500;
+            csv.push_str(&format!(
+                "{},{},{},{},{},{ts},{},{},{},background\n",
+                own(f.sa),
+                own(f.da),
+                f.sp,
+                f.dp,
+                f.pr.0,
+                f.td,
+                f.pkt,
+                f.byt
+            ));
+        }
+    }
+    std::fs::write(&file, csv).unwrap();
+    let path = tmp.path().join("fields.toml");
+    std::fs::write(&path, spec_text(file.to_str().unwrap())).unwrap();
+    let res = tmp.path().join("res");
+    let out = stan(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        res.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let dir = run_dir(&out);
+    let m = manifest(&dir);
+    assert_eq!(m["status"], "complete");
+    assert_eq!(
+        m["generators"]["ns"]["fields"],
+        serde_json::json!(["label"])
+    );
+    assert_eq!(
+        m["generators"]["independent"]["fields"],
+        serde_json::json!(["flg", "fwd", "stos", "label"])
+    );
+    let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let has = |prefix: &str| metrics.lines().any(|l| l.starts_with(prefix));
+    for section in ["fidelity", "fidelity_train"] {
+        for field in ["flg", "stos"] {
+            assert!(
+                metrics.contains(&format!("\nstatus,ns,missing,{section}.{field},1,,,0\n")),
+                "{section}.{field}"
+            );
+            assert!(!has(&format!("{section},ns,jsd,{field},")));
+            assert!(!has(&format!("{section},ns,jsd_distance,{field},")));
+            assert!(has(&format!("{section},independent,jsd,{field},")));
+        }
+        for gone in [
+            "jsd_mean,all,",
+            "jsd_mean,categorical,",
+            "cramers_v_diff,",
+            "detection_auc,",
+            "rule_violation,tcp_has_flags,",
+            "rule_violation,any,",
+        ] {
+            assert!(!has(&format!("{section},ns,{gone}")), "{section} {gone}");
+            assert!(
+                has(&format!("{section},independent,{gone}")),
+                "{section} {gone}"
+            );
+        }
+        for kept in [
+            "jsd,dp,",
+            "jsd_mean,continuous,",
+            "netshare_jsd,",
+            "rule_violation,packets_positive,",
+        ] {
+            assert!(has(&format!("{section},ns,{kept}")), "{section} {kept}");
+        }
+    }
+    // Detect: the protocol detector reads ToS, the bytes regressor does not.
+    assert!(metrics.contains("\nstatus,ns,missing,detect.stos,1,,,0\n"));
+    let ns_detect = |l: &&str| l.starts_with("detect,ns,") || l.starts_with("detect,ns+");
+    assert!(
+        !metrics
+            .lines()
+            .filter(ns_detect)
+            .any(|l| l.contains(",protocol"))
+    );
+    assert!(
+        metrics
+            .lines()
+            .filter(ns_detect)
+            .any(|l| l.contains(",bytes"))
+    );
+    assert!(has("detect,independent,macro_f1,protocol,"));
+    // Privacy: run without the flags on every side.
+    assert!(metrics.contains("\nstatus,ns,dropped,privacy.flg,1,,,0\n"));
+    assert!(metrics.contains("\nstatus,ns,skipped,privacy.shadow,1,,,0\n"));
+    let exact = metric(&metrics, "privacy,ns,auc,exact_match");
+    assert!(exact >= 0.9, "exact-match AUC {exact}");
+    assert!(!has("status,independent,"));
 }

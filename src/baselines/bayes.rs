@@ -11,7 +11,7 @@
 
 use super::RowSampler;
 use crate::error::{Error, Result};
-use crate::generator::{Fitted, Generator, GeneratorName, Simulated, Training};
+use crate::generator::{Fitted, Generator, Simulated, Training};
 use crate::schema::{AttrKind, Schema, Sequences};
 use rand::RngExt;
 use rand::rngs::StdRng;
@@ -186,9 +186,14 @@ pub struct BayesGenerator {
     pub config: BayesConfig,
 }
 
+impl BayesGenerator {
+    /// Its name in specs and results (its entry in [`crate::generator::BUILTINS`]).
+    pub const NAME: &'static str = "bayes";
+}
+
 impl Generator for BayesGenerator {
     fn name(&self) -> &'static str {
-        GeneratorName::Bayes.as_str()
+        Self::NAME
     }
 
     fn fit<'a>(&self, data: &Training<'a>, _seed: u64) -> Result<Box<dyn Fitted + 'a>> {

@@ -7,7 +7,7 @@
 
 use super::RowSampler;
 use crate::error::{Error, Result};
-use crate::generator::{Fitted, Generator, GeneratorName, Simulated, Training};
+use crate::generator::{Fitted, Generator, Simulated, Training};
 use crate::schema::{Schema, Sequences};
 use rand::RngExt;
 use rand::rngs::StdRng;
@@ -56,9 +56,14 @@ impl RowSampler for Marginals {
 #[derive(Clone, Debug, Default)]
 pub struct IndependentGenerator;
 
+impl IndependentGenerator {
+    /// Its name in specs and results (its entry in [`crate::generator::BUILTINS`]).
+    pub const NAME: &'static str = "independent";
+}
+
 impl Generator for IndependentGenerator {
     fn name(&self) -> &'static str {
-        GeneratorName::Independent.as_str()
+        Self::NAME
     }
 
     fn fit<'a>(&self, data: &Training<'a>, _seed: u64) -> Result<Box<dyn Fitted + 'a>> {

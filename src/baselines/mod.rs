@@ -87,6 +87,7 @@ impl<S: RowSampler> Fitted for FittedSampler<'_, S> {
         Ok(Synthetic {
             hosts: self.data.decode(&seq, seed),
             details: serde_json::Value::Null,
+            fields: crate::data::FieldSet::ALL,
         })
     }
 }

@@ -10,7 +10,7 @@ use crate::data::flow::Flow;
 use crate::data::hosts::HostTraffic;
 use crate::encode::pseudonym;
 use crate::error::Result;
-use crate::generator::{Fitted, Generator, GeneratorName, Simulated, Synthetic, Training};
+use crate::generator::{Fitted, Generator, Simulated, Synthetic, Training};
 use crate::schema::Sequences;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -99,6 +99,7 @@ impl Fitted for Replayed<'_> {
         Ok(Synthetic {
             hosts: replay(self.0),
             details: serde_json::Value::Null,
+            fields: crate::data::FieldSet::ALL,
         })
     }
 }
@@ -107,9 +108,14 @@ impl Fitted for Replayed<'_> {
 #[derive(Clone, Debug, Default)]
 pub struct CopyGenerator;
 
+impl CopyGenerator {
+    /// Its name in specs and results (its entry in [`crate::generator::BUILTINS`]).
+    pub const NAME: &'static str = "copy";
+}
+
 impl Generator for CopyGenerator {
     fn name(&self) -> &'static str {
-        GeneratorName::Copy.as_str()
+        Self::NAME
     }
 
     fn fit<'a>(&self, data: &Training<'a>, _seed: u64) -> Result<Box<dyn Fitted + 'a>> {
@@ -130,9 +136,14 @@ impl Generator for CopyGenerator {
 #[derive(Clone, Debug, Default)]
 pub struct HoldoutGenerator;
 
+impl HoldoutGenerator {
+    /// Its name in specs and results (its entry in [`crate::generator::BUILTINS`]).
+    pub const NAME: &'static str = "holdout";
+}
+
 impl Generator for HoldoutGenerator {
     fn name(&self) -> &'static str {
-        GeneratorName::Holdout.as_str()
+        Self::NAME
     }
 
     fn fit<'a>(&self, data: &Training<'a>, _seed: u64) -> Result<Box<dyn Fitted + 'a>> {

@@ -3,12 +3,14 @@
 
 pub mod ar1;
 pub mod cut;
+pub mod fields;
 pub mod flow;
 pub mod hosts;
 pub mod read;
 pub mod stats;
 pub mod write;
 
+pub use fields::{Field, FieldSet};
 pub use flow::{Flags, Flow, Label, Proto};
 pub use hosts::{HostSplit, HostTraffic};
 pub use read::{FlowReader, read_flows};

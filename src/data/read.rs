@@ -1,6 +1,16 @@
 //! Streaming readers for UGR'16 CSV (headerless or headered, plain or gzip) and the NetShare
 //! CSV layout. Parsing is strict: every bad field is an error naming file, line, column, value.
+//!
+//! Layouts that lack fields: NetShare's has no TCP flags, ToS or forwarding status, and a
+//! headered UGR'16 CSV may leave out any of the optional columns `flg fwd stos label` (its
+//! header then names the columns it has, in any order; `te td sa da sp dp pr pkt byt` are
+//! required). An absent field is filled (`flg` `......`, `fwd` and `stos` 0, `label`
+//! `background`) and [`FlowReader::fields`] says which fields the file really carried, so that
+//! no metric is computed on the fillers ([`super::fields`]). A first line whose first field is a
+//! UGR'16 column name is a header; a 13-column header starting `te,td,sa,da` is read by
+//! position, as before headers could name fewer columns.
 
+use super::fields::{Field, FieldSet};
 use super::flow::{Flags, Flow, Label, Proto, parse_ipv4, parse_time};
 use crate::error::{Error, Result};
 use flate2::read::MultiGzDecoder;
@@ -47,8 +57,67 @@ pub struct FlowReader {
     file: String,
     line_no: u64,
     layout: Layout,
+    /// For a headered UGR'16 file whose header is not the full column list: where each
+    /// [`UGR16_COLUMNS`] column is in a line (`None`: absent), and the line's column count.
+    columns: Option<(Vec<Option<usize>>, usize)>,
+    fields: FieldSet,
     buf: String,
     pending: Option<String>,
+}
+
+/// What an absent optional column reads as.
+fn filler(column: &str) -> &'static str {
+    match column {
+        "flg" => "......",
+        "label" => "background",
+        _ => "0",
+    }
+}
+
+/// The column map of a headered UGR'16 file whose header `names` is not exactly
+/// [`UGR16_COLUMNS`]: every name must be a UGR'16 column, once, and every required column
+/// present.
+fn column_map(names: &[&str], file: &str) -> Result<(Vec<Option<usize>>, usize, FieldSet)> {
+    let bad = |value: &str, reason: String| perr(file, 1, "header", value, &reason);
+    let mut map: Vec<Option<usize>> = vec![None; UGR16_COLUMNS.len()];
+    for (i, name) in names.iter().enumerate() {
+        let name = match name.trim() {
+            "lable" => "label",
+            n => n,
+        };
+        let Some(c) = UGR16_COLUMNS
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
+        else {
+            return Err(bad(
+                name,
+                format!(
+                    "unknown column; a UGR'16 header names some of {}",
+                    UGR16_COLUMNS.join(",")
+                ),
+            ));
+        };
+        if map[c].replace(i).is_some() {
+            return Err(bad(name, "column named twice".into()));
+        }
+    }
+    let mut fields = FieldSet::NONE;
+    for (c, at) in UGR16_COLUMNS.iter().zip(&map) {
+        match (Field::parse(c), at) {
+            (Some(f), Some(_)) => fields = fields.with(f),
+            (Some(_), None) => {}
+            (None, Some(_)) => {}
+            (None, None) => {
+                return Err(bad(
+                    &names.join(","),
+                    format!(
+                        "required column `{c}` is missing (only flg, fwd, stos and label may be left out)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok((map, names.len(), fields))
 }
 
 impl FlowReader {
@@ -61,10 +130,21 @@ impl FlowReader {
             .map_err(|e| Error::io(path, e))?;
         let trimmed = first.trim_end_matches(['\r', '\n']);
         let lower = trimmed.to_ascii_lowercase();
-        let (layout, pending, line_no) = if lower.starts_with("te,td,sa,da") {
-            (Layout::Ugr16, None, 1)
-        } else if lower.starts_with("srcip,dstip") {
+        let mut columns = None;
+        let mut fields = FieldSet::ALL;
+        let names: Vec<&str> = lower.split(',').map(str::trim).collect();
+        let (layout, pending, line_no) = if lower.starts_with("srcip,dstip") {
+            fields = FieldSet::of(&[Field::Label]);
             (Layout::NetShare, None, 1)
+        } else if lower.starts_with("te,td,sa,da") && names.len() == UGR16_COLUMNS.len() {
+            // The full header, read by position as always (the STAN per-host files spell the
+            // last column `lable`).
+            (Layout::Ugr16, None, 1)
+        } else if UGR16_COLUMNS.contains(&names[0]) {
+            let (map, n, present) = column_map(&names, &file)?;
+            columns = Some((map, n));
+            fields = present;
+            (Layout::Ugr16, None, 1)
         } else {
             (
                 Layout::Ugr16,
@@ -77,6 +157,8 @@ impl FlowReader {
             file,
             line_no,
             layout,
+            columns,
+            fields,
             buf: String::new(),
             pending,
         })
@@ -84,6 +166,12 @@ impl FlowReader {
 
     pub fn layout(&self) -> Layout {
         self.layout
+    }
+
+    /// The optional fields the file carries: all for a full UGR'16 file, `label` only for
+    /// NetShare's layout, the header's for a headered UGR'16 file with fewer columns.
+    pub fn fields(&self) -> FieldSet {
+        self.fields
     }
 }
 
@@ -109,9 +197,12 @@ impl Iterator for FlowReader {
                 }
             }
         };
-        let r = match self.layout {
-            Layout::Ugr16 => parse_ugr16_line(&line, &self.file, self.line_no),
-            Layout::NetShare => parse_netshare_line(&line, &self.file, self.line_no),
+        let r = match (self.layout, &self.columns) {
+            (Layout::Ugr16, Some((map, n))) => {
+                parse_mapped_line(&line, map, *n, &self.file, self.line_no)
+            }
+            (Layout::Ugr16, None) => parse_ugr16_line(&line, &self.file, self.line_no),
+            (Layout::NetShare, _) => parse_netshare_line(&line, &self.file, self.line_no),
         };
         Some((self.line_no, r))
     }
@@ -142,6 +233,37 @@ pub fn parse_ugr16_line(line: &str, file: &str, line_no: u64) -> Result<Flow> {
             found: fields.len(),
         });
     }
+    parse_ugr16_fields(&fields, file, line_no)
+}
+
+/// Parse one line of a headered UGR'16 file with the column map of its header (absent
+/// optional columns read as their filler).
+fn parse_mapped_line(
+    line: &str,
+    map: &[Option<usize>],
+    n: usize,
+    file: &str,
+    line_no: u64,
+) -> Result<Flow> {
+    let raw: Vec<&str> = line.split(',').collect();
+    if raw.len() != n {
+        return Err(Error::Columns {
+            file: file.into(),
+            line: line_no,
+            expected: n,
+            found: raw.len(),
+        });
+    }
+    let fields: Vec<&str> = UGR16_COLUMNS
+        .iter()
+        .zip(map)
+        .map(|(c, at)| at.map_or(filler(c), |i| raw[i]))
+        .collect();
+    parse_ugr16_fields(&fields, file, line_no)
+}
+
+/// Parse the 13 UGR'16 fields of a line, in [`UGR16_COLUMNS`] order.
+fn parse_ugr16_fields(fields: &[&str], file: &str, line_no: u64) -> Result<Flow> {
     let c = UGR16_COLUMNS;
     let te = parse_time(fields[0]).ok_or_else(|| {
         perr(
@@ -280,6 +402,18 @@ pub fn parse_netshare_line(line: &str, file: &str, line_no: u64) -> Result<Flow>
     })
 }
 
+/// Read every flow of a file with the optional fields it carried; the first bad line is an
+/// error.
+pub fn read_flows_with_fields(path: &Path) -> Result<(Vec<Flow>, FieldSet)> {
+    let reader = FlowReader::open(path)?;
+    let fields = reader.fields();
+    let mut out = Vec::new();
+    for (_, r) in reader {
+        out.push(r?);
+    }
+    Ok((out, fields))
+}
+
 /// Read every flow of a file; the first bad line is an error.
 pub fn read_flows(path: &Path) -> Result<Vec<Flow>> {
     let mut out = Vec::new();
@@ -336,6 +470,63 @@ mod tests {
         let flows: Vec<Flow> = r.map(|(_, f)| f.unwrap()).collect();
         assert_eq!(flows.len(), 1000);
         assert_eq!(flows[0].pr, Proto::ICMP);
+    }
+
+    #[test]
+    fn netshare_layout_lacks_flags_tos_and_fwd() {
+        let r = FlowReader::open(&fixture("netshare_ugr16-small_raw.csv")).unwrap();
+        assert_eq!(r.fields().names(), ["label"]);
+        let r = FlowReader::open(&fixture("day_1_42.219.152.127.csv")).unwrap();
+        assert!(r.fields().is_all());
+    }
+
+    /// A headered UGR'16 file may leave out optional columns and order its columns freely;
+    /// the absent ones read as fillers and are reported missing. A missing required column,
+    /// an unknown or a doubled one is an error naming the header.
+    #[test]
+    fn headered_ugr16_may_leave_out_optional_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("few.csv");
+        std::fs::write(
+            &p,
+            "te,td,sa,da,sp,dp,pr,pkt,byt,label\n\
+             2016-04-11 00:06:22,0.5,1.2.3.4,5.6.7.8,1,2,TCP,3,40,background\n",
+        )
+        .unwrap();
+        let (flows, fields) = read_flows_with_fields(&p).unwrap();
+        assert_eq!(fields.names(), ["label"]);
+        assert_eq!(
+            crate::data::write::format_ugr16(&flows[0]),
+            "2016-04-11 00:06:22,0.500,1.2.3.4,5.6.7.8,1,2,TCP,......,0,0,3,40,background"
+        );
+        std::fs::write(
+            &p,
+            "byt,pkt,flg,pr,dp,sp,da,sa,td,te\n40,3,.A..S.,UDP,2,1,5.6.7.8,1.2.3.4,0.5,2016-04-11 00:06:22\n",
+        )
+        .unwrap();
+        let (flows, fields) = read_flows_with_fields(&p).unwrap();
+        assert_eq!(fields.names(), ["flg"]);
+        assert_eq!((flows[0].byt, flows[0].pr), (40, Proto::UDP));
+        assert!(flows[0].flg.has(b'S'));
+        for (header, want) in [
+            ("te,td,sa,da,sp,dp,pr,pkt\n", "`byt` is missing"),
+            ("te,td,sa,da,sp,dp,pr,pkt,byt,tos\n", "unknown column"),
+            ("te,td,sa,da,sp,dp,pr,pkt,byt,byt\n", "twice"),
+        ] {
+            std::fs::write(&p, header).unwrap();
+            let e = read_flows(&p).map(|_| ()).unwrap_err().to_string();
+            assert!(
+                e.contains("few.csv:1: column `header`") && e.contains(want),
+                "{e}"
+            );
+        }
+        std::fs::write(
+            &p,
+            "te,td,sa,da,sp,dp,pr,pkt,byt\n2016-04-11 00:06:22,0.5\n",
+        )
+        .unwrap();
+        let e = read_flows(&p).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("few.csv:2: expected 9 columns, found 2"), "{e}");
     }
 
     #[test]

@@ -71,6 +71,7 @@ pub use features::{Examples, shuffle_columns};
 pub use inject::{InjectConfig, inject};
 pub use protocol::{ProtocolConfig, ProtocolModel};
 
+use crate::data::fields::{Field, FieldSet};
 use crate::data::flow::Label;
 use crate::data::hosts::HostTraffic;
 use crate::error::{Error, Result};
@@ -90,6 +91,23 @@ pub const SECTION: &str = "detect";
 pub const DETECTORS: [&str; 2] = ["protocol", "bytes"];
 /// Attack subjects, in table order.
 pub const ATTACKS: [&str; 6] = ["blacklist", "scan", "dos", "spam", "beacon", "all"];
+/// The optional flow fields each detector ([`DETECTORS`]) reads: the protocol predictor uses
+/// the current flow's ToS ([`features::protocol_row`]); the bytes regressor no optional field.
+/// A generator whose output lacks one trains no such detector: its sources get no rows of it
+/// (trained on fillers and tested on real values, the detector would measure the filler), and
+/// the run writes a marker row instead ([`crate::run`]).
+pub const DETECTOR_FIELDS: [FieldSet; 2] = [FieldSet::of(&[Field::Stos]), FieldSet::NONE];
+
+/// Every optional field some detector reads.
+pub const FIELDS: FieldSet = DETECTOR_FIELDS[0].union(DETECTOR_FIELDS[1]);
+
+/// The detector (index into [`DETECTORS`]) of a row's subject (`protocol`, `protocol/TCP`,
+/// `bytes/scan`, ...).
+fn detector_of(subject: &str) -> Option<usize> {
+    let head = subject.split('/').next().unwrap_or(subject);
+    DETECTORS.iter().position(|d| *d == head)
+}
+
 /// Base metrics in table order.
 pub const METRICS: [&str; 7] = [
     "macro_f1",
@@ -731,6 +749,22 @@ pub fn evaluate_isolated(
     seed: u64,
     plot_dir: Option<&Path>,
 ) -> Result<Isolated> {
+    evaluate_isolated_fields(real_train, synthetic, &[], test, cfg, seed, plot_dir)
+}
+
+/// [`evaluate_isolated`] with the optional fields each generator's output carries (`fields[i]`
+/// for `synthetic[i]`; a generator without an entry carries all): the sources of a generator
+/// that lacks a field a detector reads ([`DETECTOR_FIELDS`]) get no rows (and no ROC curve) of
+/// that detector. The other rows are bit for bit those of [`evaluate_isolated`].
+pub fn evaluate_isolated_fields(
+    real_train: &[HostTraffic],
+    synthetic: &[(&str, &[HostTraffic])],
+    fields: &[FieldSet],
+    test: &[HostTraffic],
+    cfg: &DetectConfig,
+    seed: u64,
+    plot_dir: Option<&Path>,
+) -> Result<Isolated> {
     if cfg.seeds == 0 {
         return Err(Error::Spec {
             key: "detect.seeds".into(),
@@ -853,7 +887,20 @@ pub fn evaluate_isolated(
         cfg,
         mix(seed, 0xb007),
     );
+    // Whether source `src` lacks a field detector `d` reads.
+    let lacks = |src: &Source, d: usize| {
+        src.generator
+            .and_then(|g| fields.get(g))
+            .is_some_and(|f| !DETECTOR_FIELDS[d].missing_from(*f).is_empty())
+    };
     let mut rows: Vec<MetricRow> = per_source_rows.into_iter().flatten().collect();
+    rows.retain(|r| {
+        let src = sources.iter().find(|s| s.name == r.generator);
+        match (src, detector_of(&r.subject)) {
+            (Some(src), Some(d)) => !lacks(src, d),
+            _ => true,
+        }
+    });
     tracing::debug!(
         "detect: metrics and bootstrap intervals of {} sources in {:.1} s",
         sources.len(),
@@ -871,6 +918,7 @@ pub fn evaluate_isolated(
                     .iter()
                     .map(|&s| (s, &sources[s]))
                     .filter(|(_, src)| src.generator.is_none() || src.share <= 0.0)
+                    .filter(|(_, src)| !lacks(src, d))
                     .map(|(s, src)| {
                         let sc: Vec<f64> = items
                             .iter()
@@ -1347,6 +1395,50 @@ mod tests {
         assert_eq!(iso.rows, want);
         // `evaluate` still fails as a whole.
         assert!(evaluate(&train, &with_empty, &test, &cfg, 1, None).is_err());
+
+        // A generator without ToS loses its protocol rows only, its mixes' included; the
+        // other rows stay bit for bit.
+        let both = [("first", &train[..]), ("replay", &train[..])];
+        let no_tos = FieldSet::ALL.without(Field::Stos);
+        let iso = evaluate_isolated_fields(&train, &both, &[no_tos], &test, &cfg, 1, None).unwrap();
+        let of_first = |r: &MetricRow| r.generator == "first" || r.generator.starts_with("first+");
+        let full = all_ok_rows(&train, &test, &cfg);
+        let want: Vec<&MetricRow> = full
+            .iter()
+            .filter(|r| !(of_first(r) && detector_of(&r.subject) == Some(0)))
+            .collect();
+        assert_eq!(iso.rows.iter().collect::<Vec<_>>(), want);
+        assert!(
+            iso.rows
+                .iter()
+                .any(|r| of_first(r) && r.subject.starts_with("bytes"))
+        );
+        assert!(
+            !iso.rows
+                .iter()
+                .any(|r| of_first(r) && r.subject.starts_with("protocol"))
+        );
+        assert!(
+            iso.rows
+                .iter()
+                .any(|r| r.generator == "replay" && r.subject == "protocol")
+        );
+    }
+
+    fn all_ok_rows(
+        train: &[HostTraffic],
+        test: &[HostTraffic],
+        cfg: &DetectConfig,
+    ) -> Vec<MetricRow> {
+        evaluate(
+            train,
+            &[("first", train), ("replay", train)],
+            test,
+            cfg,
+            1,
+            None,
+        )
+        .unwrap()
     }
 
     #[test]

@@ -33,6 +33,7 @@
 //! reproduces its training hosts closely is pulled the same way.
 
 use super::view::FlowColumns;
+use crate::data::fields::{Field, FieldSet};
 use crate::error::{Error, Result};
 use crate::stats::{Clusters, cluster_bootstrap_ci, roc_auc};
 use rand::SeedableRng;
@@ -44,6 +45,12 @@ use smartcore::ensemble::random_forest_regressor::{
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 pub const N_FEATURES: usize = 11;
+
+/// The optional flow fields among the features: TCP flags and ToS. A generator whose output
+/// lacks one gets no `detection_auc` ([`super::row_needs`]): without the field the classifier
+/// would face an easier task than for the other generators (or separate fillers from real
+/// values), and neither is comparable.
+pub const FIELDS: FieldSet = FieldSet::of(&[Field::Flg, Field::Stos]);
 
 /// Feature row of flow `i` (see the module doc for the order).
 pub fn features(c: &FlowColumns, i: usize) -> [f64; N_FEATURES] {

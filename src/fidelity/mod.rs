@@ -70,6 +70,17 @@
 //! [`reference_rows`] gives the reference's own rows (generator `real`): its `lag1_autocorr`
 //! and its `rule_violation`.
 //!
+//! # Generators whose output lacks a field
+//!
+//! A synthetic file may lack TCP flags (`flg`) or ToS (`stos`), e.g. NetShare's layout
+//! ([`crate::data::fields`]); its flows then carry filler values. [`evaluate_fields`] writes no
+//! row computed from an absent field ([`row_needs`]): not its `jsd`/`jsd_distance` rows, not
+//! `jsd_mean` over `all` or `categorical` (a mean over fewer subjects would not be comparable
+//! with the other generators'; `continuous` stays), not `cramers_v_diff` (its columns include
+//! both), not `detection_auc` (the classifier uses both, [`detect::FIELDS`]), and not the rules
+//! that read flags nor `any` ([`rules::Rule::needs`]). Every other row is written as usual, and
+//! the run writes a marker row per absent field instead ([`crate::run`]).
+//!
 //! # Conventions
 //! * **JS**: `jsd` is the divergence in **nats** (NetShare's `jensenshannon(p,q)**2`, in
 //!   `[0, ln 2]`); `jsd_distance` is `sqrt(jsd / ln 2)`, the distance in **bits** (in `[0, 1]`).
@@ -108,6 +119,7 @@ pub mod volume;
 
 pub use plots::plot_marginals;
 
+use crate::data::fields::{Field, FieldSet};
 use crate::data::hosts::HostTraffic;
 use crate::error::{Error, Result};
 use crate::report::metrics::MetricRow;
@@ -526,6 +538,56 @@ pub fn evaluate(
     evaluate_against(Reference::Test, generator, real, synth, cfg, seed)
 }
 
+/// The optional flow fields the fidelity rows read (flags and ToS); a generator lacking one
+/// loses the rows that need it ([`row_needs`]).
+pub const FIELDS: FieldSet = FieldSet::of(&[Field::Flg, Field::Stos]);
+
+/// The optional flow fields row `(metric, subject)` is computed from (module doc: generators
+/// whose output lacks a field).
+pub fn row_needs(metric: &str, subject: &str) -> FieldSet {
+    let fields_of = |columns: &[&str]| {
+        columns
+            .iter()
+            .filter_map(|c| Field::parse(c))
+            .fold(FieldSet::NONE, FieldSet::with)
+    };
+    match (metric, subject) {
+        ("jsd" | "jsd_distance", s) => fields_of(&[s]),
+        ("jsd_mean", "all" | "categorical") => fields_of(&MEAN_CATEGORICAL),
+        ("cramers_v_diff", _) => fields_of(&CRAMER_COLUMNS),
+        ("detection_auc", _) => detect::FIELDS,
+        ("rule_violation", "any") => rules::RULES
+            .iter()
+            .fold(FieldSet::NONE, |m, r| m.union(r.needs())),
+        ("rule_violation", s) => rules::RULES
+            .iter()
+            .find(|r| r.name() == s)
+            .map_or(FieldSet::NONE, |r| r.needs()),
+        _ => FieldSet::NONE,
+    }
+}
+
+/// [`evaluate_against`] a generator whose output carries only the optional fields `fields`:
+/// the rows that need another one are not written (and `detection_auc` not computed), see the
+/// module doc.
+pub fn evaluate_fields(
+    reference: Reference,
+    generator: &str,
+    real: &[HostTraffic],
+    synth: &[HostTraffic],
+    fields: FieldSet,
+    cfg: &FidelityConfig,
+    seed: u64,
+) -> Result<Vec<MetricRow>> {
+    let mut rows = evaluate_impl(reference, generator, real, synth, fields, cfg, seed)?;
+    rows.retain(|r| {
+        row_needs(&r.metric, &r.subject)
+            .missing_from(fields)
+            .is_empty()
+    });
+    Ok(rows)
+}
+
 /// All fidelity rows for one generator against the real traffic `real` of `reference`
 /// (section = `reference.section()`, generator = `generator`), in the order of the table in
 /// the module doc, followed by the rule rows. The computation does not depend on the
@@ -536,6 +598,18 @@ pub fn evaluate_against(
     generator: &str,
     real: &[HostTraffic],
     synth: &[HostTraffic],
+    cfg: &FidelityConfig,
+    seed: u64,
+) -> Result<Vec<MetricRow>> {
+    evaluate_impl(reference, generator, real, synth, FieldSet::ALL, cfg, seed)
+}
+
+fn evaluate_impl(
+    reference: Reference,
+    generator: &str,
+    real: &[HostTraffic],
+    synth: &[HostTraffic],
+    fields: FieldSet,
     cfg: &FidelityConfig,
     seed: u64,
 ) -> Result<Vec<MetricRow>> {
@@ -709,7 +783,7 @@ pub fn evaluate_against(
     }
 
     // Detection.
-    if cfg.detection {
+    if cfg.detection && detect::FIELDS.missing_from(fields).is_empty() {
         let p = detect::DetectionParams {
             trees: cfg.detection_trees,
             depth: cfg.detection_depth,

@@ -14,6 +14,7 @@
 //!   break;
 //! * STAN's T3 "port 53 ⇒ UDP" flags DNS over TCP (98 real flows); ours allows TCP or UDP.
 
+use crate::data::fields::{Field, FieldSet};
 use crate::data::flow::{Flow, Proto};
 
 /// The internal /16 of UGR'16 (`42.219.0.0/16`).
@@ -101,6 +102,16 @@ fn is_internal(ip: u32) -> bool {
 }
 
 impl Rule {
+    /// The optional flow fields the rule reads: a generator whose output lacks one gets no
+    /// row of the rule (nor of `any`), since its filler (`flg` `......`) would make every TCP
+    /// flow violate `tcp_has_flags`.
+    pub fn needs(self) -> FieldSet {
+        match self {
+            Rule::TcpFlagsOnlyTcp | Rule::TcpHasFlags => FieldSet::of(&[Field::Flg]),
+            _ => FieldSet::NONE,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Rule::PacketsPositive => "packets_positive",

@@ -305,3 +305,45 @@ fn tiny_and_degenerate_synthetic_sets_give_finite_rows_without_detection() {
     assert!(value(&rows, "corr_diff", "all").is_finite());
     assert!(value(&rows, "rule_violation", "duration_within_timeout") > 0.0);
 }
+
+/// A generator without flags and ToS (NetShare's layout) gets no row computed from them: its
+/// flows are the real ones with the reader's fillers, which would otherwise score a flag JSD
+/// and a `tcp_has_flags` violation of every TCP flow. Every other row is the full evaluation's.
+#[test]
+fn rows_that_need_an_absent_field_are_not_written() {
+    use crate::data::fields::{Field, FieldSet};
+    let real = fixture_hosts();
+    let netshare = FieldSet::of(&[Field::Label]);
+    let synth = crate::data::fields::blank(&real, netshare);
+    let cfg = quick_cfg();
+    let full = evaluate_against(Reference::Test, "ns", &real, &synth, &cfg, 3).unwrap();
+    let rows = evaluate_fields(Reference::Test, "ns", &real, &synth, netshare, &cfg, 3).unwrap();
+    let dropped: Vec<(&str, &str)> = full
+        .iter()
+        .filter(|r| !rows.contains(r))
+        .map(|r| (r.metric.as_str(), r.subject.as_str()))
+        .collect();
+    assert_eq!(
+        dropped,
+        [
+            ("jsd", "flg"),
+            ("jsd_distance", "flg"),
+            ("jsd", "stos"),
+            ("jsd_distance", "stos"),
+            ("jsd_mean", "all"),
+            ("jsd_mean", "categorical"),
+            ("cramers_v_diff", "all"),
+            ("detection_auc", "rf"),
+            ("rule_violation", "tcp_flags_only_tcp"),
+            ("rule_violation", "tcp_has_flags"),
+            ("rule_violation", "any"),
+        ]
+    );
+    // The fillers really would have scored: every real TCP flow has flags.
+    assert!(value(&full, "rule_violation", "tcp_has_flags") > 0.0);
+    assert_eq!(rows.len() + dropped.len(), full.len());
+    // A generator with every field loses nothing.
+    let all =
+        evaluate_fields(Reference::Test, "ns", &real, &synth, FieldSet::ALL, &cfg, 3).unwrap();
+    assert_eq!(all, full);
+}

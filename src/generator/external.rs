@@ -23,12 +23,17 @@
 //! environment. Elements of `command` that are relative paths of existing files (such as
 //! `scripts/generators/raw.sh`) are resolved against the directory `stan` was started in, as
 //! `data.path` is. Its stdout and stderr are kept in the run folder as
-//! `external/<name>/{stdout,stderr}-<fit>.txt` (`<fit>`: `release`, `shadow-1`, ...). After
+//! `external/<name>/{stdout,stderr}-<fit>.txt` (`<fit>`: `release`, `shadow-1`, ...; the
+//! folder is emptied when the released fit starts, so an earlier attempt's logs do not
+//! linger). After
 //! `timeout_s` seconds the command is killed with every process it started (it runs in its
 //! own process group on Unix).
 //!
-//! The command must exit 0 having written `OUT_CSV`: UGR'16 CSV (headered or not), read with
-//! the strict reader. Each flow must have one of the requested pseudonyms as `sa` or `da` (it
+//! The command must exit 0 having written `OUT_CSV`: UGR'16 CSV (headered or not; a header
+//! may leave out the optional columns `flg fwd stos label`) or NetShare's NetFlow layout, read
+//! with the strict reader. The fields the file carried travel with the roll-out
+//! ([`Synthetic::fields`]); evaluations that read a missing one skip it with a marker row
+//! ([`crate::run`]: generators whose output lacks a field). Each flow must have one of the requested pseudonyms as `sa` or `da` (it
 //! then belongs to that host, or to both as in real data) and `te` in the generation window.
 //! A non-zero exit, a timeout, a missing or malformed file or a stray flow fails that
 //! generator only (the run's failure isolation); the message names the command, its exit
@@ -43,6 +48,7 @@
 //! so the shadow attack is skipped for it (a `status` row `skipped`, not a failure).
 
 use super::{Fitted, Generator, Simulated, Synthetic, Training};
+use crate::data::FieldSet;
 use crate::data::flow::{format_ipv4, format_time};
 use crate::data::hosts::{HostTraffic, host_view};
 use crate::data::read::FlowReader;
@@ -121,6 +127,16 @@ impl Generator for CommandGenerator {
         // The released fit is the checkpointed one; shadow retrainings are numbered.
         let k = self.fits.fetch_add(1, Ordering::Relaxed);
         let label = if data.checkpoints.is_some() {
+            // The released fit is a run's first: logs of an earlier attempt in the same run
+            // folder are cleared, so that every log file there is this attempt's.
+            if let Some(dir) = &self.logs {
+                match std::fs::remove_dir_all(dir) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(Error::io(dir, e));
+                    }
+                    _ => {}
+                }
+            }
             "release".to_string()
         } else {
             format!("shadow-{}", k + 1)
@@ -172,9 +188,11 @@ struct FileFit {
 
 impl Fitted for FileFit {
     fn generate(&self, _seed: u64) -> Result<Synthetic> {
+        let (hosts, fields) = read_synthetic(&self.file, self.n_hosts, self.window)?;
         Ok(Synthetic {
-            hosts: read_synthetic(&self.file, self.n_hosts, self.window)?,
+            hosts,
             details: serde_json::json!({ "file": self.file.display().to_string() }),
+            fields,
         })
     }
 }
@@ -267,17 +285,19 @@ impl Fitted for CommandFit<'_> {
                 tail(&stderr)
             )));
         }
-        let hosts = read_synthetic(&out, self.data.n_hosts(), self.data.window).map_err(|e| {
-            Error::Other(format!(
-                "external generator `{}`: command `{shown}` exited with status 0 but its \
+        let (hosts, fields) =
+            read_synthetic(&out, self.data.n_hosts(), self.data.window).map_err(|e| {
+                Error::Other(format!(
+                    "external generator `{}`: command `{shown}` exited with status 0 but its \
                  output is bad: {e}; stderr tail: {}",
-                self.name,
-                tail(&stderr)
-            ))
-        })?;
+                    self.name,
+                    tail(&stderr)
+                ))
+            })?;
         Ok(Synthetic {
             hosts,
             details: serde_json::json!({ "command": self.command }),
+            fields,
         })
     }
 }
@@ -334,15 +354,22 @@ fn request_json(name: &str, data: &Training<'_>, seed: u64, members_flows: usize
     )
 }
 
-/// Read synthetic flows for `n_hosts` pseudonymous hosts over `window` with the strict reader:
-/// every flow must have a pseudonym `pseudonym(i)`, `i < n_hosts`, as `sa` or `da` and `te`
-/// in the window; the first that does not is an error naming the file, line and column.
-pub fn read_synthetic(path: &Path, n_hosts: usize, window: (i64, i64)) -> Result<Vec<HostTraffic>> {
+/// Read synthetic flows for `n_hosts` pseudonymous hosts over `window` with the strict reader,
+/// with the optional fields the file carried: every flow must have a pseudonym
+/// `pseudonym(i)`, `i < n_hosts`, as `sa` or `da` and `te` in the window; the first that does
+/// not is an error naming the file, line and column.
+pub fn read_synthetic(
+    path: &Path,
+    n_hosts: usize,
+    window: (i64, i64),
+) -> Result<(Vec<HostTraffic>, FieldSet)> {
     let ips: Vec<u32> = (0..n_hosts).map(pseudonym).collect();
     let known: std::collections::HashSet<u32> = ips.iter().copied().collect();
     let file = path.display().to_string();
     let mut flows = Vec::new();
-    for (line, flow) in FlowReader::open(path)? {
+    let reader = FlowReader::open(path)?;
+    let fields = reader.fields();
+    for (line, flow) in reader {
         let f = flow?;
         let bad = |column: &str, value: String, reason: String| Error::Parse {
             file: file.clone(),
@@ -377,7 +404,7 @@ pub fn read_synthetic(path: &Path, n_hosts: usize, window: (i64, i64)) -> Result
         }
         flows.push(f);
     }
-    Ok(host_view(&flows, &ips))
+    Ok((host_view(&flows, &ips), fields))
 }
 
 /// Kill a timed-out command: its whole process group on Unix (a shell script's children
@@ -493,7 +520,8 @@ mod tests {
             flow(11, ip(201), p1),
             flow(12, p0, p1),
         ])?;
-        let hosts = read_synthetic(&path, 2, (10, 20))?;
+        let (hosts, fields) = read_synthetic(&path, 2, (10, 20))?;
+        assert!(fields.is_all());
         assert_eq!(hosts[0].ip, p0);
         assert_eq!(hosts[0].flows.len(), 2);
         assert_eq!(hosts[1].flows.len(), 2);

@@ -11,7 +11,7 @@
 pub mod external;
 pub mod registry;
 
-pub use registry::{GeneratorName, Role, build, build_entry};
+pub use registry::{BUILTINS, Builtin, Role, build, build_entry};
 
 use crate::data::hosts::HostTraffic;
 use crate::encode::{Clock, Encoder, pseudonym};
@@ -111,12 +111,19 @@ pub struct Simulated<'a> {
     pub progress: bool,
 }
 
-/// A roll-out: synthetic hosts and what the manifest records of the generator
-/// (`serde_json::Value::Null` when nothing).
+/// A roll-out: synthetic hosts, what the manifest records of the generator
+/// (`serde_json::Value::Null` when nothing) and which optional flow fields it carries.
 #[derive(Clone, Debug)]
 pub struct Synthetic {
     pub hosts: Vec<HostTraffic>,
     pub details: serde_json::Value,
+    /// The optional UGR'16 fields (`flg fwd stos label`) the roll-out really carries; the
+    /// others hold the reader's fillers and no evaluation scores them
+    /// ([`crate::data::fields`]). Every built-in carries all of them (the encoder models flags,
+    /// ToS and forwarding status or takes their mode per protocol; the label is `background`,
+    /// and no evaluation reads a synthetic label); an external generator carries what its
+    /// file's layout has.
+    pub fields: crate::data::FieldSet,
 }
 
 /// A generator of synthetic NetFlow traffic, built from a spec by [`build`].
@@ -134,7 +141,7 @@ pub struct Synthetic {
 /// use stan::data::flow::{Flags, Flow, Label, Proto};
 /// use stan::data::hosts::HostTraffic;
 /// use stan::encode::Encoder;
-/// use stan::generator::{GeneratorName, Role, Training, build};
+/// use stan::generator::{Role, Training, build};
 /// use stan::spec::Spec;
 ///
 /// let flow = |te: i64, sa: u32, da: u32, dp: u16| Flow {
@@ -156,7 +163,7 @@ pub struct Synthetic {
 ///     holdout: &[], checkpoints: None, progress: false,
 /// };
 /// let spec = Spec::from_toml(r#"name = "example""#, "example")?;
-/// let independent = build(GeneratorName::Independent, &spec, Role::Release);
+/// let independent = build("independent", &spec, Role::Release)?;
 /// let out = independent.fit(&data, 7)?.generate(7)?;
 /// assert_eq!(out.hosts.len(), 2);
 /// assert!(out.hosts.iter().flat_map(|h| &h.flows).all(|f| f.te >= 60));
@@ -272,31 +279,30 @@ mod tests {
             progress: false,
         };
         let spec = spec();
-        for g in GeneratorName::ALL {
-            let generator = build(g, &spec, Role::Release);
-            assert_eq!(generator.name(), g.as_str());
+        for g in registry::builtin_names() {
+            let generator = build(g, &spec, Role::Release)?;
+            assert_eq!(generator.name(), g);
             let out = generator.fit(&data, 3)?.generate(3)?;
-            let want = if g == GeneratorName::Holdout { 2 } else { 3 };
-            assert_eq!(out.hosts.len(), want, "{}", g.as_str());
+            let want = if g == "holdout" { 2 } else { 3 };
+            assert_eq!(out.hosts.len(), want, "{g}");
             let flows: Vec<&Flow> = out.hosts.iter().flat_map(|h| &h.flows).collect();
-            assert!(!flows.is_empty(), "{}", g.as_str());
+            assert!(!flows.is_empty(), "{g}");
             // `copy` replays the training window by design; the others roll out the window.
-            if g != GeneratorName::Copy {
+            if g != "copy" {
                 assert!(
                     flows.iter().all(|f| f.te >= WINDOW.0),
-                    "{} rolled out before the window",
-                    g.as_str()
+                    "{g} rolled out before the window"
                 );
             }
+            assert!(out.fields.is_all(), "{g}");
             // No synthetic host carries a training host's IP.
             for (i, h) in out.hosts.iter().enumerate() {
                 assert_eq!(h.ip, pseudonym(i));
             }
             assert_eq!(
                 out.details.is_null(),
-                g != GeneratorName::Stan,
-                "{}: only STAN records details",
-                g.as_str()
+                g != "stan",
+                "{g}: only STAN records details"
             );
         }
         Ok(())
@@ -319,7 +325,7 @@ mod tests {
             progress: false,
         };
         let spec = spec();
-        let g = build(GeneratorName::Bayes, &spec, Role::Shadow);
+        let g = build("bayes", &spec, Role::Shadow)?;
         let shadow = retrain(g.as_ref(), base)(&train[1..], 11)?;
         let seq_sub = encoder.encode_hosts(&train[1..], TRAIN)?;
         let direct = g
@@ -348,10 +354,10 @@ mod tests {
             progress: false,
         };
         let spec = spec();
-        for g in GeneratorName::ALL {
-            let (seq, _) = build(g, &spec, Role::Release).fit_simulated(&data, 5)?;
-            assert_eq!(seq.n_hosts(), 3, "{}", g.as_str());
-            assert_eq!(seq.n_rows(), 120, "{}", g.as_str());
+        for g in registry::builtin_names() {
+            let (seq, _) = build(g, &spec, Role::Release)?.fit_simulated(&data, 5)?;
+            assert_eq!(seq.n_hosts(), 3, "{g}");
+            assert_eq!(seq.n_rows(), 120, "{g}");
         }
         Ok(())
     }

@@ -1,71 +1,79 @@
 //! The registry: every generator a spec can name, and how each is built from the spec.
-//! Adding a generator means writing its module and adding it here (a variant, its name and a
-//! `build` arm). Generators outside `stan` need no code: a spec's `[external.<name>]` entry
-//! ([`super::external`]) is built by [`build_entry`].
+//! Adding a built-in generator means writing its module (which implements [`Generator`] and
+//! names itself) and adding one entry to [`BUILTINS`]; spec validation, the default
+//! `generators` list and the error for an unknown name all read the table. Generators outside
+//! `stan` need no code: a spec's `[external.<name>]` entry ([`super::external`]) is built by
+//! [`build_entry`].
 
 use super::Generator;
 use crate::baselines::{BayesGenerator, CopyGenerator, HoldoutGenerator, IndependentGenerator};
 use crate::error::{Error, Result};
 use crate::model::StanGenerator;
 use crate::spec::Spec;
-use serde::{Deserialize, Serialize};
 
-/// The built-in generators a spec can name (`generators = ["stan", ...]`, beside its
-/// `[external.*]` entries; the spec's error for any other name lists both).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GeneratorName {
-    Stan,
-    Independent,
-    Bayes,
-    Copy,
-    Holdout,
+/// A built-in generator: its name in specs (`generators = ["stan", ...]`, the `generator`
+/// column of `metrics.csv`), what it is, and how a spec builds it.
+pub struct Builtin {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub build: fn(&Spec, Role) -> Box<dyn Generator>,
 }
 
-impl GeneratorName {
-    /// Every generator, in the default spec order.
-    pub const ALL: [GeneratorName; 5] = [
-        GeneratorName::Stan,
-        GeneratorName::Independent,
-        GeneratorName::Bayes,
-        GeneratorName::Copy,
-        GeneratorName::Holdout,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GeneratorName::Stan => "stan",
-            GeneratorName::Independent => "independent",
-            GeneratorName::Bayes => "bayes",
-            GeneratorName::Copy => "copy",
-            GeneratorName::Holdout => "holdout",
-        }
-    }
-
-    /// The generator called `name`; an unknown name is an error that lists the allowed ones.
-    pub fn parse(name: &str) -> Result<GeneratorName> {
-        GeneratorName::ALL
-            .into_iter()
-            .find(|g| g.as_str() == name)
-            .ok_or_else(|| Error::Spec {
-                key: "generators".into(),
-                reason: format!(
-                    "unknown generator `{name}`, expected one of {}",
-                    GeneratorName::ALL
-                        .iter()
-                        .map(|g| format!("`{}`", g.as_str()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+/// Every built-in generator, in the default spec order (the default `generators` and
+/// `shadow_generators`; the order is part of a default spec's hash, so new entries go last).
+pub const BUILTINS: [Builtin; 5] = [
+    Builtin {
+        name: StanGenerator::NAME,
+        description: "STAN: an autoregressive model of each host's flow sequence (CNN context, MADE heads)",
+        build: |spec, role| Box::new(StanGenerator::from_spec(spec, role)),
+    },
+    Builtin {
+        name: IndependentGenerator::NAME,
+        description: "every attribute from its own training marginal (STAN's baseline B1)",
+        build: |_, _| Box::new(IndependentGenerator),
+    },
+    Builtin {
+        name: BayesGenerator::NAME,
+        description: "a small Bayesian chain over the encoded attributes (generalises STAN's B2)",
+        build: |spec, _| {
+            Box::new(BayesGenerator {
+                config: spec.bayes.clone(),
             })
-    }
+        },
+    },
+    Builtin {
+        name: CopyGenerator::NAME,
+        description: "replays the members' training flows (memorisation, the privacy worst case)",
+        build: |_, _| Box::new(CopyGenerator),
+    },
+    Builtin {
+        name: HoldoutGenerator::NAME,
+        description: "replays held-out real hosts (the real-vs-real floor of every metric)",
+        build: |_, _| Box::new(HoldoutGenerator),
+    },
+];
+
+/// The built-in generator called `name`, if any.
+pub fn builtin(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
 }
 
-impl std::str::FromStr for GeneratorName {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<GeneratorName> {
-        GeneratorName::parse(s)
-    }
+/// The built-in names, in the default spec order.
+pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+    BUILTINS.iter().map(|b| b.name)
+}
+
+/// The message for a name that is no built-in: it lists the allowed names (the built-ins,
+/// then `extra`, such as a spec's external entries).
+pub fn unknown_name(name: &str, extra: &[&str]) -> String {
+    let allowed: Vec<String> = builtin_names()
+        .map(|n| format!("`{n}`"))
+        .chain(extra.iter().map(|n| format!("`{n}`")))
+        .collect();
+    format!(
+        "unknown generator `{name}`, expected one of {}",
+        allowed.join(", ")
+    )
 }
 
 /// Which fit a generator is built for. The privacy attack's shadow retrainings may get a
@@ -79,16 +87,15 @@ pub enum Role {
     Shadow,
 }
 
-/// Generator `name` configured by `spec` for `role`.
-pub fn build(name: GeneratorName, spec: &Spec, role: Role) -> Box<dyn Generator> {
-    match name {
-        GeneratorName::Stan => Box::new(StanGenerator::from_spec(spec, role)),
-        GeneratorName::Independent => Box::new(IndependentGenerator),
-        GeneratorName::Bayes => Box::new(BayesGenerator {
-            config: spec.bayes.clone(),
+/// Built-in generator `name` configured by `spec` for `role`; an unknown name is an error
+/// that lists the built-ins.
+pub fn build(name: &str, spec: &Spec, role: Role) -> Result<Box<dyn Generator>> {
+    match builtin(name) {
+        Some(b) => Ok((b.build)(spec, role)),
+        None => Err(Error::Spec {
+            key: "generators".into(),
+            reason: unknown_name(name, &[]),
         }),
-        GeneratorName::Copy => Box::new(CopyGenerator),
-        GeneratorName::Holdout => Box::new(HoldoutGenerator),
     }
 }
 
@@ -120,26 +127,30 @@ pub fn build_entry(
 ) -> Result<Box<dyn Generator>> {
     match spec.external.get(name) {
         Some(entry) => Ok(super::external::build(name, entry, run_dir)),
-        None => build_named(name, spec, role),
+        None => build(name, spec, role),
     }
-}
-
-/// [`build`] by name, for callers holding a string (an unknown name lists the allowed ones).
-pub fn build_named(name: &str, spec: &Spec, role: Role) -> Result<Box<dyn Generator>> {
-    Ok(build(GeneratorName::parse(name)?, spec, role))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Every entry builds a generator that answers to the entry's name; names are unique.
     #[test]
-    fn names_round_trip() {
-        for g in GeneratorName::ALL {
-            assert!(matches!(GeneratorName::parse(g.as_str()), Ok(h) if h == g));
-            let json = serde_json::to_string(&g).unwrap_or_default();
-            assert_eq!(json, format!("\"{}\"", g.as_str()));
+    fn entries_build_their_named_generator() {
+        let spec = match Spec::from_toml(r#"name = "t""#, "t") {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        };
+        for (i, b) in BUILTINS.iter().enumerate() {
+            assert_eq!((b.build)(&spec, Role::Release).name(), b.name);
+            assert!(!b.description.is_empty());
+            assert!(BUILTINS[..i].iter().all(|a| a.name != b.name), "{}", b.name);
         }
+        assert_eq!(
+            builtin_names().collect::<Vec<_>>(),
+            ["stan", "independent", "bayes", "copy", "holdout"]
+        );
     }
 
     #[test]
@@ -148,21 +159,21 @@ mod tests {
             Ok(s) => s,
             Err(e) => panic!("{e}"),
         };
-        let e = match build_named("gan", &spec, Role::Release) {
+        let e = match build("gan", &spec, Role::Release) {
             Ok(_) => panic!("`gan` is no generator"),
             Err(e) => e.to_string(),
         };
         assert!(e.contains("`gan`"), "{e}");
-        for g in GeneratorName::ALL {
-            assert!(e.contains(&format!("`{}`", g.as_str())), "{e}");
+        for g in builtin_names() {
+            assert!(e.contains(&format!("`{g}`")), "{e}");
         }
         // The spec parser's own message lists them too.
         let e = match Spec::from_toml("name = \"t\"\ngenerators = [\"gan\"]", "t") {
             Ok(_) => panic!("`gan` is no generator"),
             Err(e) => e.to_string(),
         };
-        for g in GeneratorName::ALL {
-            assert!(e.contains(&format!("`{}`", g.as_str())), "{e}");
+        for g in builtin_names() {
+            assert!(e.contains(&format!("`{g}`")), "{e}");
         }
     }
 

@@ -5,7 +5,7 @@ use super::{GenStats, Stan, StanConfig, TrainReport};
 use crate::encode::rate::{self, RateCounts};
 use crate::error::Result;
 use crate::generator::{
-    Fitted, Generator, GeneratorName, MAX_ROWS_PER_HOST, Role, Simulated, Synthetic, Training,
+    Fitted, Generator, MAX_ROWS_PER_HOST, Role, Simulated, Synthetic, Training,
 };
 use crate::schema::{Schema, Sequences, Unconditioned};
 use crate::spec::Spec;
@@ -22,6 +22,9 @@ pub struct StanGenerator {
 }
 
 impl StanGenerator {
+    /// Its name in specs and results (its entry in [`crate::generator::BUILTINS`]).
+    pub const NAME: &'static str = "stan";
+
     /// `spec.stan`, trained for `shadow_stan_epochs` when built for a shadow retraining (a
     /// smaller budget for the many shadow fits; the privacy shadow module says why that is
     /// part of the game).
@@ -59,7 +62,7 @@ impl StanGenerator {
 
 impl Generator for StanGenerator {
     fn name(&self) -> &'static str {
-        GeneratorName::Stan.as_str()
+        Self::NAME
     }
 
     fn fit<'a>(&self, data: &Training<'a>, seed: u64) -> Result<Box<dyn Fitted + 'a>> {
@@ -143,6 +146,7 @@ impl Fitted for FittedStan<'_> {
         Ok(Synthetic {
             hosts: data.decode(&seq, seed),
             details,
+            fields: crate::data::FieldSet::ALL,
         })
     }
 }

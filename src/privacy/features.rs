@@ -27,8 +27,15 @@
 //! Logs are natural logs; the divisors map the UGR'16 ranges (bytes up to ~1e9, packets up to
 //! ~1e6, durations up to ~1 h) to roughly [0, 1].
 
+use crate::data::fields::{Field, FieldSet};
 use crate::data::flow::{Flow, Proto, second_of_day};
 use crate::data::hosts::HostTraffic;
+
+/// The optional flow fields the features and the exact-match key read: the TCP flags. For a
+/// generator whose output lacks them, the run sets them to the filler on every side (members,
+/// non-members, reference) before the attacks ([`crate::data::fields::blank`]), which drops
+/// them from every distance and key: the attacker can only use what the generator released.
+pub const FIELDS: FieldSet = FieldSet::of(&[Field::Flg]);
 
 /// Dimension of the flow feature vector.
 pub const DIM: usize = 23;

@@ -90,6 +90,13 @@ pub struct GeneratorInfo {
     pub seconds: f64,
     /// Generator-specific details (training report, redraw counts, throughput, ...).
     pub details: serde_json::Value,
+    /// The optional UGR'16 fields (`flg fwd stos label`) its roll-out carried and the real
+    /// data had: all of them for the built-ins on UGR'16 data, the file layout's for an
+    /// external generator; the evaluations that read a missing one skip it with a marker row
+    /// ([`crate::run`]). Absent when nothing was rolled out (and in manifests written before
+    /// the field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<crate::data::FieldSet>,
 }
 
 impl GeneratorInfo {

@@ -9,6 +9,28 @@
 //! A generator that fails, or one of its evaluation steps, does not end the run: the others
 //! are still evaluated and written, the failure is recorded in the manifest and in
 //! `metrics.csv`, and the run's status is `partial` (`Failures` says how).
+//!
+//! # Generators whose output lacks a field
+//!
+//! An external generator's file may lack optional UGR'16 fields (NetShare's layout has no
+//! flags, ToS or forwarding status; [`crate::data::fields`]). The manifest records the fields
+//! each generator's roll-out carried (`generators.<name>.fields`), and no figure is computed
+//! from the reader's fillers:
+//!
+//! * `fidelity`, `fidelity_train`: the rows that read an absent field are not written
+//!   ([`fidelity::row_needs`]); one marker row per section and absent field the section reads
+//!   ([`fidelity::FIELDS`]): `status,<generator>,missing,fidelity.flg,1,,,0`.
+//! * `detect`: the detectors that read an absent field ([`crate::detect::DETECTOR_FIELDS`]:
+//!   the protocol predictor reads ToS) get no rows for the generator's sources;
+//!   `status,<generator>,missing,detect.stos,1,,,0`.
+//! * `privacy` (shadow attack included): the attacks run, with the absent field dropped on
+//!   every side ([`crate::privacy::features::FIELDS`]): it measures what leaks from what was
+//!   released; `status,<generator>,dropped,privacy.flg,1,,,0`.
+//!
+//! A field the real data file lacks (`data.path` in NetShare's layout) counts as absent from
+//! every generator's roll-out: the built-ins would only have learnt the fillers.
+//!
+//! Neither marker is a failure (the run stays `complete`).
 
 pub mod machine;
 pub mod manifest;
@@ -16,6 +38,7 @@ pub mod prepare;
 mod revision;
 pub mod split;
 
+use crate::data::FieldSet;
 use crate::data::hosts::HostTraffic;
 use crate::encode::Encoder;
 use crate::error::{Error, Result};
@@ -27,6 +50,7 @@ use crate::schema::Sequences;
 use crate::spec::{DatasetKind, Evaluation, Spec};
 use manifest::{GeneratorInfo, Manifest, Stages};
 use prepare::Prepared;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Where and how to run.
@@ -124,6 +148,8 @@ fn run_ugr16(
 
     let mut failures = Failures::default();
     let mut synthetic: Vec<(&str, Vec<HostTraffic>)> = Vec::new();
+    // The optional fields each generator's roll-out carried (module doc).
+    let mut fields: BTreeMap<&str, FieldSet> = BTreeMap::new();
     for g in spec.generators.iter().map(String::as_str) {
         let stage = format!("generator.{g}");
         let t0 = std::time::Instant::now();
@@ -154,6 +180,12 @@ fn run_ugr16(
             }
         };
         info.seconds = seconds;
+        if let Some(f) = info.fields {
+            // What the real data lacks, no roll-out has either (the built-ins learn fillers).
+            let f = f.intersection(p.fields);
+            info.fields = Some(f);
+            fields.insert(g, f);
+        }
         info.flows = hosts.iter().map(|h| h.flows.len()).sum();
         info.hosts = hosts.len();
         if spec.write_synthetic {
@@ -172,6 +204,7 @@ fn run_ugr16(
                 fidelity::Reference::Test,
                 (real, p.test),
                 (&synthetic, p.test),
+                &fields,
                 spec,
                 &mut failures,
             ));
@@ -192,6 +225,7 @@ fn run_ugr16(
                 fidelity::Reference::Train,
                 (&p.members_train, p.train),
                 (&synthetic, p.test),
+                &fields,
                 spec,
                 &mut failures,
             )
@@ -209,11 +243,17 @@ fn run_ugr16(
                 (g.as_str(), hosts.map_or(&[][..], |h| h.as_slice()))
             })
             .collect();
+        let all_fields: Vec<FieldSet> = spec
+            .generators
+            .iter()
+            .map(|g| fields_of(&fields, g))
+            .collect();
         let plot_dir = dir.join("plots");
         let det = stages.time("detect", || {
-            crate::detect::evaluate_isolated(
+            crate::detect::evaluate_isolated_fields(
                 &p.members_train,
                 &all,
+                &all_fields,
                 &p.nonmembers_test,
                 &spec.detect,
                 seed ^ hash_name("detect"),
@@ -231,16 +271,54 @@ fn run_ugr16(
             &crate::detect::headline_table(&det.rows),
         )?;
         rows.extend(det.rows);
+        for (g, _) in &synthetic {
+            if !failures.failed_at(g, STEP_DETECT) {
+                let f = fields_of(&fields, g);
+                rows.extend(marker_rows(
+                    g,
+                    MISSING_METRIC,
+                    "detect",
+                    crate::detect::FIELDS,
+                    f,
+                ));
+            }
+        }
     }
     if spec.evaluates(Evaluation::Privacy) {
         for (g, hosts) in &synthetic {
-            let input = PrivacyInput {
-                members: &p.members_train,
-                nonmembers: &p.nonmembers_train,
-                reference: &p.reference_train,
-                synthetic: hosts,
-            };
             let g: &str = g;
+            // A field the generator did not release is dropped on every side (module doc).
+            let present = fields_of(&fields, g);
+            let blanked =
+                (!privacy::features::FIELDS.missing_from(present).is_empty()).then(|| {
+                    use crate::data::fields::blank;
+                    (
+                        blank(&p.members_train, present),
+                        blank(&p.nonmembers_train, present),
+                        blank(&p.reference_train, present),
+                    )
+                });
+            let input = match &blanked {
+                Some((members, nonmembers, reference)) => PrivacyInput {
+                    members,
+                    nonmembers,
+                    reference,
+                    synthetic: hosts,
+                },
+                None => PrivacyInput {
+                    members: &p.members_train,
+                    nonmembers: &p.nonmembers_train,
+                    reference: &p.reference_train,
+                    synthetic: hosts,
+                },
+            };
+            rows.extend(marker_rows(
+                g,
+                DROPPED_METRIC,
+                "privacy",
+                privacy::features::FIELDS,
+                present,
+            ));
             let pseed = seed ^ hash_name(g) ^ hash_name("privacy");
             let report = stages.time("privacy", || {
                 privacy::evaluate_detailed(g, &input, &spec.privacy, pseed)
@@ -278,7 +356,11 @@ fn run_ugr16(
                 // The attacker retrains the generator as the run fitted it (shadow budget).
                 let shadow = generator::build_entry(g, spec, Role::Shadow, Some(dir)).and_then(
                     |shadow_generator| {
-                        let retrain = generator::retrain(shadow_generator.as_ref(), training);
+                        let fit = generator::retrain(shadow_generator.as_ref(), training);
+                        // The shadow roll-outs are compared on the released fields only.
+                        let retrain = |hosts: &[HostTraffic], seed: u64| {
+                            fit(hosts, seed).map(|out| crate::data::fields::blank(&out, present))
+                        };
                         stages.time("privacy.shadow", || {
                             privacy::shadow_attack(
                                 g,
@@ -300,6 +382,9 @@ fn run_ugr16(
     Ok(failures.finish(manifest, rows))
 }
 
+/// A generator's name and its synthetic hosts.
+type Rollout<'a> = (&'a str, Vec<HostTraffic>);
+
 /// Fidelity rows of every generator against `reference`'s real traffic `real`, after the
 /// reference's own `real` rows. A generator whose evaluation fails loses only these rows; the
 /// failure is recorded at the reference's step. Each generator's evaluation is seeded by its
@@ -307,7 +392,8 @@ fn run_ugr16(
 fn fidelity_rows(
     reference: fidelity::Reference,
     real: (&[HostTraffic], (i64, i64)),
-    synthetic: (&[(&str, Vec<HostTraffic>)], (i64, i64)),
+    synthetic: (&[Rollout<'_>], (i64, i64)),
+    fields: &BTreeMap<&str, FieldSet>,
     spec: &Spec,
     failures: &mut Failures,
 ) -> Vec<MetricRow> {
@@ -322,8 +408,19 @@ fn fidelity_rows(
     for (g, h) in synthetic {
         let name: &str = g;
         let seed = spec.seed ^ hash_name(name);
-        match fidelity::evaluate_against(reference, name, real, h, &spec.fidelity, seed) {
-            Ok(r) => rows.extend(r),
+        let present = fields_of(fields, name);
+        match fidelity::evaluate_fields(reference, name, real, h, present, &spec.fidelity, seed) {
+            Ok(r) => {
+                rows.extend(r);
+                let section = reference.section();
+                rows.extend(marker_rows(
+                    name,
+                    MISSING_METRIC,
+                    section,
+                    fidelity::FIELDS,
+                    present,
+                ));
+            }
             Err(e) => failures.record(g, step, &e),
         }
         rows.extend(fidelity::volume::flows_ratio(
@@ -357,6 +454,41 @@ pub const FAILED_METRIC: &str = "failed";
 /// `status,<generator>,skipped,privacy.shadow,1,,,0` for a file generator, which cannot be
 /// retrained. It does not make the run `partial`.
 pub const SKIPPED_METRIC: &str = "skipped";
+/// Metric of the `status` rows of a field that a generator's output lacks (module doc):
+/// `missing` where the section's rows that read it are not written, `dropped` where the
+/// section ran without it on every side. Subject `<section>.<field>`, value 1, `n` 0.
+pub const MISSING_METRIC: &str = "missing";
+pub const DROPPED_METRIC: &str = "dropped";
+
+/// The optional fields generator `g`'s roll-out carried (all when not recorded).
+fn fields_of(fields: &BTreeMap<&str, FieldSet>, g: &str) -> FieldSet {
+    fields.get(g).copied().unwrap_or(FieldSet::ALL)
+}
+
+/// One `status,<g>,<metric>,<section>.<field>,1,,,0` row per field that `section` reads
+/// (`reads`) and `g`'s output lacks (`present` are the fields it has).
+fn marker_rows(
+    g: &str,
+    metric: &str,
+    section: &str,
+    reads: FieldSet,
+    present: FieldSet,
+) -> Vec<MetricRow> {
+    reads
+        .missing_from(present)
+        .iter()
+        .map(|f| {
+            MetricRow::new(
+                STATUS_SECTION,
+                g,
+                metric,
+                &format!("{section}.{}", f.name()),
+                1.0,
+                0,
+            )
+        })
+        .collect()
+}
 
 /// Why the shadow attack cannot retrain generator `g`, if so: a fixed file
 /// (`[external.g] file = ...`) has no fit to repeat.
@@ -460,6 +592,7 @@ fn synthesize(
         made.hosts,
         GeneratorInfo {
             details: made.details,
+            fields: Some(made.fields),
             ..Default::default()
         },
     ))

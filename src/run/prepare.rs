@@ -1,8 +1,9 @@
 //! Loading, validating and splitting the real data of a run.
 
+use crate::data::FieldSet;
 use crate::data::flow::{Flow, format_time, parse_time};
 use crate::data::hosts::{HostSplit, HostTraffic, host_strata, host_view, internal_hosts, select};
-use crate::data::read::{read_flows, read_flows_lenient};
+use crate::data::read::{FlowReader, read_flows, read_flows_lenient};
 use crate::error::{Error, Result};
 use crate::spec::Spec;
 use rand::SeedableRng;
@@ -31,6 +32,9 @@ pub struct Prepared {
     pub holdout_test: Vec<HostTraffic>,
     /// Reference hosts in the training window: the attacker's real non-member sample.
     pub reference_train: Vec<HostTraffic>,
+    /// The optional fields the data file carried (all for UGR'16 data); what it lacks, every
+    /// generator's roll-out lacks too, for the evaluations ([`crate::run`]).
+    pub fields: FieldSet,
 }
 
 fn sha256_file(path: &std::path::Path) -> Result<String> {
@@ -52,6 +56,8 @@ pub struct Loaded {
     pub skipped_invalid: usize,
     /// The data window's flows, in file order.
     pub flows: Vec<Flow>,
+    /// The optional fields the data file carried ([`crate::data::fields`]).
+    pub fields: FieldSet,
     /// The modelled hosts, sorted.
     pub hosts: Vec<u32>,
     /// Every modelled host's traffic in the data window (`host_view` of `flows`).
@@ -71,6 +77,7 @@ impl Loaded {
     pub fn load(spec: &Spec) -> Result<Loaded> {
         let d = &spec.data;
         let data_hash = sha256_file(&d.path)?;
+        let fields = FlowReader::open(&d.path)?.fields();
         let (mut flows, skipped) = if d.skip_invalid {
             let (f, bad) = read_flows_lenient(&d.path)?;
             if !bad.is_empty() {
@@ -134,6 +141,7 @@ impl Loaded {
             n_flows,
             skipped_invalid: skipped,
             flows,
+            fields,
             hosts,
             traffic,
             split,
@@ -159,6 +167,7 @@ impl Loaded {
             nonmembers_test: self.select(&s.nonmembers, test),
             holdout_test: self.select(&s.holdout, test),
             reference_train: self.select(&s.reference, train),
+            fields: self.fields,
             data_hash: self.data_hash,
             n_flows: self.n_flows,
             skipped_invalid: self.skipped_invalid,
