@@ -80,6 +80,9 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunOutcome> {
         report::write_tables(&dir, &rows, &format!("{} ({})", spec.name, spec.run_id()))
     })?;
     manifest.finish(stages);
+    // The headline and the page show the finished status and timings, so they come after
+    // `finish`; the manifest still comes last.
+    report::html::write_run_report(&dir, &manifest, &rows)?;
     manifest.write(&dir.join("manifest.json"))?;
     Ok(RunOutcome {
         dir,
@@ -126,6 +129,7 @@ fn run_ugr16(
     let mut synthetic: Vec<(&str, Vec<HostTraffic>)> = Vec::new();
     for g in spec.generators.iter().map(String::as_str) {
         let stage = format!("generator.{g}");
+        tracing::info!(generator = g, "fitting and rolling out");
         let t0 = std::time::Instant::now();
         let made = stages.time(&stage, || synthesize(g, spec, &training, dir));
         let seconds = t0.elapsed().as_secs_f64();
@@ -166,6 +170,10 @@ fn run_ugr16(
     let seed = spec.seed;
     let mut rows = Vec::new();
     if spec.evaluates(Evaluation::Fidelity) {
+        tracing::info!(
+            generators = synthetic.len(),
+            "fidelity: comparing each generator with the held-out hosts, then with the training traffic"
+        );
         stages.time("fidelity", || -> Result<()> {
             let real = &p.nonmembers_test;
             rows.extend(fidelity_rows(
@@ -210,6 +218,11 @@ fn run_ugr16(
             })
             .collect();
         let plot_dir = dir.join("plots");
+        tracing::info!(
+            real_shares = ?spec.detect.real_shares,
+            seeds = spec.detect.seeds,
+            "detect: training the protocol classifier and the next-bytes regressor on real traffic and on each generator's mixes"
+        );
         let det = stages.time("detect", || {
             crate::detect::evaluate_isolated(
                 &p.members_train,
@@ -242,6 +255,7 @@ fn run_ugr16(
             };
             let g: &str = g;
             let pseed = seed ^ hash_name(g) ^ hash_name("privacy");
+            tracing::info!(generator = g, "privacy: membership-inference attacks");
             let report = stages.time("privacy", || {
                 privacy::evaluate_detailed(g, &input, &spec.privacy, pseed)
             });
@@ -276,15 +290,34 @@ fn run_ugr16(
                     continue;
                 }
                 // The attacker retrains the generator as the run fitted it (shadow budget).
+                let n = spec.privacy.shadow.shadows;
+                tracing::info!(
+                    generator = g,
+                    retrainings = n,
+                    "privacy: shadow attack, retraining the generator on shadow datasets"
+                );
                 let shadow = generator::build_entry(g, spec, Role::Shadow, Some(dir)).and_then(
                     |shadow_generator| {
                         let retrain = generator::retrain(shadow_generator.as_ref(), training);
+                        // Every log line of a retraining (e.g. the model's `trained`) carries
+                        // which generator and which retraining it belongs to.
+                        let done = std::cell::Cell::new(0usize);
+                        let labelled = |hosts: &[HostTraffic], s: u64| {
+                            done.set(done.get() + 1);
+                            let _span = tracing::info_span!(
+                                "shadow",
+                                generator = %g,
+                                retraining = %format!("{}/{n}", done.get())
+                            )
+                            .entered();
+                            retrain(hosts, s)
+                        };
                         stages.time("privacy.shadow", || {
                             privacy::shadow_attack(
                                 g,
                                 &input,
                                 &spec.privacy.shadow,
-                                &retrain,
+                                &labelled,
                                 pseed ^ 0x5AD0,
                             )
                         })
