@@ -67,6 +67,7 @@ enum Cmd {
     /// Writes report.html, headline.md, summary.csv, sources.csv and tables.{md,csv,tex} into
     /// its own folder, never over a run's files.
     Report {
+        /// Run folders, or folders holding run folders (searched at any depth).
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
         /// Output folder (default: `report/` inside the first DIR). A run folder itself (one

@@ -35,7 +35,7 @@ dl.setting{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em;font
 th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}\
 thead th{background:#f2f2f2;text-align:center;vertical-align:bottom;white-space:normal;min-width:4.5em}tbody th{text-align:left;font-weight:600}\
 tr.floor th,tr.floor td{background:#f7f7f7;color:#666;font-style:italic}td.best{font-weight:700;background:#e8f4ea}\
-.ci{color:#888;font-size:.85em}.arrow{color:#1a6;font-weight:700}\
+.ci{color:#888;font-size:.8em;display:block}.arrow{color:#1a6;font-weight:700}\
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(30em,1fr));gap:1em}\
 figure{margin:0}figure svg{width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.85em;color:#555}\
 ul.links li{margin:.2em 0}";
