@@ -130,6 +130,9 @@ fn kind_of(g: &str) -> RowKind {
     }
 }
 
+/// The generator name a column looks up for a row's generator, if any.
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// One column's source: the row of `section/<generator>/metric/subject`, where the generator
 /// name looked up is `source(row generator)` (the detect table looks up mixes such as
 /// `stan+real0.1`), `None` when the column has no figure for that row.
@@ -139,7 +142,7 @@ struct Source<'a> {
     section: &'a str,
     metric: &'a str,
     subject: String,
-    source: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    source: Lookup<'a>,
 }
 
 impl<'a> Source<'a> {
@@ -363,13 +366,12 @@ fn detect_sources<'a>(
         .iter()
         .map(|s| {
             let share = s.clone();
-            let source: Box<dyn Fn(&str) -> Option<String>> =
-                Box::new(move |g: &str| match (share.as_str(), g == "real") {
-                    ("1", true) => Some("real".into()),
-                    (_, true) | ("1", false) => None,
-                    ("0", false) => Some(g.into()),
-                    (s, false) => Some(format!("{g}+real{s}")),
-                });
+            let source: Lookup = Box::new(move |g: &str| match (share.as_str(), g == "real") {
+                ("1", true) => Some("real".into()),
+                (_, true) | ("1", false) => None,
+                ("0", false) => Some(g.into()),
+                (s, false) => Some(format!("{g}+real{s}")),
+            });
             Source {
                 label: format!("{name} @{s}"),
                 better,
