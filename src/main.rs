@@ -63,10 +63,15 @@ enum Cmd {
     },
     /// Rebuild tables from result folders alone, aggregating seeds (mean, std, 95 % CI).
     /// Partial runs count with the figures they wrote (see `sources.csv`).
+    ///
+    /// Writes report.html, headline.md, summary.csv, sources.csv and tables.{md,csv,tex} into
+    /// its own folder, never over a run's files.
     Report {
+        /// Run folders, or folders holding run folders (searched at any depth).
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
-        /// Where to write summary.csv, sources.csv and tables (default: the first DIR).
+        /// Output folder (default: `report/` inside the first DIR). A run folder itself (one
+        /// with a manifest.json) is refused.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -133,9 +138,12 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())
         });
+    // Colour codes only on a terminal: a log redirected to a file stays plain text.
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match dispatch(cli.cmd) {
         Ok(code) => code,
@@ -168,6 +176,21 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                     let _ = std::fs::remove_file(&own);
                 }
             }
+            // The summary goes to stderr: stdout's last line stays the folder, for scripts.
+            eprintln!(
+                "\nrun {} ({}): {}",
+                o.manifest.run_id,
+                o.manifest.status,
+                o.dir.display()
+            );
+            for line in stan::report::headline::Headline::summary_lines(&o.rows) {
+                eprintln!("  {line}");
+            }
+            eprintln!(
+                "next: {} (headline tables and plots), {} (every figure)\n",
+                o.dir.join("report.html").display(),
+                o.dir.join("tables.md").display()
+            );
             println!("{}", o.dir.display());
             // A partial run has written everything it could; it still fails the command, so
             // that no script takes it for a complete one.
@@ -256,7 +279,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 "no finished run folders (with a complete or partial manifest.json) under {dirs:?}"
             );
             let aggs = aggregate::aggregate(&runs);
-            let out = out.unwrap_or_else(|| dirs[0].clone());
+            let out = out.unwrap_or_else(|| dirs[0].join("report"));
             aggregate::write_report(&runs, &aggs, &out)?;
             eprintln!(
                 "{} runs, {} figures -> {}",
@@ -264,6 +287,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 aggs.len(),
                 out.display()
             );
+            eprintln!("next: {}", out.join("report.html").display());
             println!("{}", out.join("tables.md").display());
             Ok(ExitCode::SUCCESS)
         }

@@ -49,9 +49,35 @@ fn ci_spec_runs_reproducibly_and_meets_thresholds() {
         "tables.csv",
         "tables.tex",
         "detect_headline.md",
+        "headline.md",
+        "report.html",
     ] {
         assert!(dir_a.join(f).is_file(), "missing {f}");
     }
+    // The page: well formed, with every headline table; the log: plain text (stderr is a
+    // pipe here), the shadow retrainings labelled, and a summary pointing to the page.
+    let page = std::fs::read_to_string(dir_a.join("report.html")).unwrap();
+    stan::report::html::balanced(&page).unwrap();
+    for t in [
+        "Fidelity against held-out hosts",
+        "Fidelity against the training traffic",
+        "Fidelity, NetShare&#39;s conventions (training traffic)",
+        "Downstream: protocol classifier",
+        "Downstream: next-bytes regressor",
+        "Privacy: membership inference",
+        "Privacy: identifier replay",
+        "<tr class=\"floor\"><th>holdout (floor)</th>",
+        "href=\"metrics.csv\"",
+    ] {
+        assert!(page.contains(t), "report.html lacks {t}");
+    }
+    let log = String::from_utf8_lossy(&a.stderr);
+    assert!(!log.contains('\u{1b}'), "colour codes in a redirected log");
+    assert!(
+        log.contains("shadow{generator=stan retraining=2/2}"),
+        "unlabelled shadow retraining:\n{log}"
+    );
+    assert!(log.contains("report.html"), "{log}");
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir_a.join("manifest.json")).unwrap())
             .unwrap();
@@ -195,6 +221,54 @@ fn ci_spec_runs_reproducibly_and_meets_thresholds() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stdout).contains("privacy/copy/auc/exact_match"));
 
+    // `stan report RUN` writes into RUN/report/ and leaves the run's own files as they were;
+    // naming the run folder itself as the output is refused.
+    let own: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir_a)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    let rep = Command::new(env!("CARGO_BIN_EXE_stan"))
+        .arg("report")
+        .arg(&dir_a)
+        .output()
+        .unwrap();
+    assert!(
+        rep.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rep.stderr)
+    );
+    for (p, b) in &own {
+        assert!(
+            std::fs::read(p).unwrap() == *b,
+            "stan report changed {}",
+            p.display()
+        );
+    }
+    let agg = std::fs::read_to_string(dir_a.join("report/report.html")).unwrap();
+    stan::report::html::balanced(&agg).unwrap();
+    assert!(agg.contains("Privacy: membership inference"));
+    assert!(dir_a.join("report/headline.md").is_file());
+    let refused = Command::new(env!("CARGO_BIN_EXE_stan"))
+        .arg("report")
+        .arg(&dir_a)
+        .arg("--out")
+        .arg(&dir_a)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    for (p, b) in &own {
+        assert!(
+            std::fs::read(p).unwrap() == *b,
+            "stan report --out RUN changed {}",
+            p.display()
+        );
+    }
+
     // A changed spec changes the hash and the folder.
     let c = stan(
         &["run", "experiments/ci.toml", "--seed", "8"],
@@ -276,11 +350,15 @@ fn sweep_resumes_and_report_rebuilds_tables() {
         "{}",
         String::from_utf8_lossy(&rep.stderr)
     );
-    let tables = std::fs::read_to_string(exp.join("tables.md")).unwrap();
+    // Into its own folder, `report/` beside the runs by default.
+    let tables = std::fs::read_to_string(exp.join("report/tables.md")).unwrap();
     assert!(
         tables.contains("stan.mixture_components=1") && tables.contains("lag1_autocorr"),
         "{tables}"
     );
-    let sources = std::fs::read_to_string(exp.join("sources.csv")).unwrap();
+    assert!(!exp.join("tables.md").exists());
+    stan::report::html::balanced(&std::fs::read_to_string(exp.join("report/report.html")).unwrap())
+        .unwrap();
+    let sources = std::fs::read_to_string(exp.join("report/sources.csv")).unwrap();
     assert_eq!(sources.lines().count(), 3);
 }

@@ -169,9 +169,18 @@ pub fn aggregate(runs: &[FoundRun]) -> Vec<Aggregate> {
         .collect()
 }
 
-/// Write `summary.csv`, `sources.csv` and `tables.{md,csv,tex}` into `out`.
+/// Write `summary.csv`, `sources.csv`, `tables.{md,csv,tex}`, `headline.md` and `report.html`
+/// into `out` (created if missing). A run folder (one with a `manifest.json`) is refused as
+/// `out`: its own `tables.*` would be overwritten by the aggregate's.
 pub fn write_report(runs: &[FoundRun], aggs: &[Aggregate], out: &Path) -> Result<()> {
     use std::fmt::Write as _;
+    if out.join("manifest.json").exists() {
+        return Err(Error::Invalid(format!(
+            "{} is a run folder: `stan report` does not write over a run's files; give another --out",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut s =
         String::from("group,section,generator,metric,subject,mean,std,ci_low,ci_high,seeds,n\n");
     for a in aggs {
@@ -231,5 +240,139 @@ pub fn write_report(runs: &[FoundRun], aggs: &[Aggregate], out: &Path) -> Result
             r
         })
         .collect();
-    crate::report::write_tables(out, &rows, "stan report (mean over seeds)")
+    crate::report::write_tables(out, &rows, "stan report (mean over seeds)")?;
+    write_headline(runs, aggs, out)
+}
+
+/// `headline.md` and `report.html` of the aggregates: one set of headline tables per group.
+fn write_headline(runs: &[FoundRun], aggs: &[Aggregate], out: &Path) -> Result<()> {
+    use crate::report::headline::Headline;
+    use crate::report::html::{Page, machine_line};
+    let mut groups: Vec<String> = Vec::new();
+    for a in aggs {
+        if !groups.contains(&a.group) {
+            groups.push(a.group.clone());
+        }
+    }
+    let many = groups.len() > 1;
+    let headlines: Vec<(Option<String>, Headline)> = groups
+        .iter()
+        .map(|g| {
+            let rows: Vec<MetricRow> = aggs
+                .iter()
+                .filter(|a| &a.group == g)
+                .map(|a| a.row.clone())
+                .collect();
+            (many.then(|| g.clone()), Headline::build(&rows))
+        })
+        .collect();
+    let mut md = String::from("# stan report: headline (mean over seeds, 95 % interval)\n\n");
+    for (g, h) in &headlines {
+        if let Some(g) = g {
+            md.push_str(&format!("## {g}\n\n"));
+        }
+        md.push_str(&h.to_markdown());
+    }
+    crate::data::write::atomic_write_str(&out.join("headline.md"), &md)?;
+
+    // The setting: what differs between runs is listed, what they share said once.
+    let distinct = |f: &dyn Fn(&FoundRun) -> String| -> String {
+        let mut v: Vec<String> = Vec::new();
+        for r in runs {
+            let x = f(r);
+            if !v.contains(&x) {
+                v.push(x);
+            }
+        }
+        v.join("; ")
+    };
+    let mut seeds: Vec<u64> = runs.iter().map(|r| r.manifest.seed).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    let setting = vec![
+        (
+            "spec".to_string(),
+            distinct(&|r| r.manifest.experiment.clone()),
+        ),
+        (
+            "runs".into(),
+            format!("{} ({} seeds: {:?})", runs.len(), seeds.len(), seeds),
+        ),
+        (
+            "data".into(),
+            distinct(&|r| format!("{} ({} flows)", r.manifest.data.path, r.manifest.data.flows)),
+        ),
+        (
+            "hosts per role".into(),
+            distinct(&|r| {
+                let s = &r.manifest.split;
+                format!(
+                    "{} members, {} non-members, {} holdout, {} reference",
+                    s.members.len(),
+                    s.nonmembers.len(),
+                    s.holdout.len(),
+                    s.reference.len()
+                )
+            }),
+        ),
+        (
+            "training window".into(),
+            distinct(&|r| {
+                format!(
+                    "{} to {}",
+                    r.manifest.split.train_window.0, r.manifest.split.train_window.1
+                )
+            }),
+        ),
+        (
+            "generation window".into(),
+            distinct(&|r| {
+                format!(
+                    "{} to {}",
+                    r.manifest.split.test_window.0, r.manifest.split.test_window.1
+                )
+            }),
+        ),
+        (
+            "revision".into(),
+            distinct(&|r| {
+                r.manifest
+                    .build_revision
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into())
+            }),
+        ),
+        (
+            "machine".into(),
+            distinct(&|r| machine_line(&r.manifest.machine)),
+        ),
+        (
+            "status".into(),
+            distinct(&|r| r.manifest.status.to_string()),
+        ),
+    ];
+    let links = [
+        ("headline.md", "these headline tables as Markdown"),
+        ("tables.md", "every figure, mean over seeds"),
+        (
+            "summary.csv",
+            "every figure: mean, sd, 95 % interval, seeds",
+        ),
+        (
+            "sources.csv",
+            "every run folder used, with its revision and status",
+        ),
+    ]
+    .iter()
+    .map(|(h, w)| (h.to_string(), w.to_string()))
+    .collect();
+    Page {
+        title: format!("stan report: {}", distinct(&|r| r.manifest.experiment.clone())),
+        lead: "Seed aggregates: each figure is the mean over seeds with its 95 % Student-t interval (a single seed keeps its run's own interval).".into(),
+        setting,
+        groups: headlines,
+        plots: Vec::new(),
+        links,
+    }
+    .write(&out.join("report.html"))
 }

@@ -119,6 +119,12 @@ impl Fitted for FittedStan<'_> {
         let n_hosts = data.n_hosts();
         let start = data.window.0;
         let target = RateCounts::targets(data.hosts, data.train_window, data.window);
+        // The calibration's roll-outs take as long as the training on small data: say so.
+        tracing::info!(
+            rollouts = rate::ITERS,
+            hosts = n_hosts,
+            "stan rolling out and calibrating the flow rate"
+        );
         let (cal, (seq, stats)) = rate::fit(&target, rate::ITERS, |d| {
             let mut c = clock.clone();
             c.dilation = Some(d.clone());

@@ -1,5 +1,7 @@
 //! Result rows, `metrics.csv` I/O and the human tables built from them.
 
+pub mod headline;
+pub mod html;
 pub mod metrics;
 pub mod tables;
 

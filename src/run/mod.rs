@@ -104,6 +104,9 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunOutcome> {
         report::write_tables(&dir, &rows, &format!("{} ({})", spec.name, spec.run_id()))
     })?;
     manifest.finish(stages);
+    // The headline and the page show the finished status and timings, so they come after
+    // `finish`; the manifest still comes last.
+    report::html::write_run_report(&dir, &manifest, &rows)?;
     manifest.write(&dir.join("manifest.json"))?;
     Ok(RunOutcome {
         dir,
@@ -152,6 +155,7 @@ fn run_ugr16(
     let mut fields: BTreeMap<&str, FieldSet> = BTreeMap::new();
     for g in spec.generators.iter().map(String::as_str) {
         let stage = format!("generator.{g}");
+        tracing::info!(generator = g, "fitting and rolling out");
         let t0 = std::time::Instant::now();
         let made = stages.time(&stage, || synthesize(g, spec, &training, dir));
         let seconds = t0.elapsed().as_secs_f64();
@@ -198,6 +202,10 @@ fn run_ugr16(
     let seed = spec.seed;
     let mut rows = Vec::new();
     if spec.evaluates(Evaluation::Fidelity) {
+        tracing::info!(
+            generators = synthetic.len(),
+            "fidelity: comparing each generator with the held-out hosts, then with the training traffic"
+        );
         stages.time("fidelity", || -> Result<()> {
             let real = &p.nonmembers_test;
             rows.extend(fidelity_rows(
@@ -249,6 +257,11 @@ fn run_ugr16(
             .map(|g| fields_of(&fields, g))
             .collect();
         let plot_dir = dir.join("plots");
+        tracing::info!(
+            real_shares = ?spec.detect.real_shares,
+            seeds = spec.detect.seeds,
+            "detect: training the protocol classifier and the next-bytes regressor on real traffic and on each generator's mixes"
+        );
         let det = stages.time("detect", || {
             crate::detect::evaluate_isolated_fields(
                 &p.members_train,
@@ -320,6 +333,7 @@ fn run_ugr16(
                 present,
             ));
             let pseed = seed ^ hash_name(g) ^ hash_name("privacy");
+            tracing::info!(generator = g, "privacy: membership-inference attacks");
             let report = stages.time("privacy", || {
                 privacy::evaluate_detailed(g, &input, &spec.privacy, pseed)
             });
@@ -354,19 +368,35 @@ fn run_ugr16(
                     continue;
                 }
                 // The attacker retrains the generator as the run fitted it (shadow budget).
+                let n = spec.privacy.shadow.shadows;
+                tracing::info!(
+                    generator = g,
+                    retrainings = n,
+                    "privacy: shadow attack, retraining the generator on shadow datasets"
+                );
                 let shadow = generator::build_entry(g, spec, Role::Shadow, Some(dir)).and_then(
                     |shadow_generator| {
                         let fit = generator::retrain(shadow_generator.as_ref(), training);
-                        // The shadow roll-outs are compared on the released fields only.
-                        let retrain = |hosts: &[HostTraffic], seed: u64| {
-                            fit(hosts, seed).map(|out| crate::data::fields::blank(&out, present))
+                        // Every log line of a retraining (e.g. the model's `trained`) carries
+                        // which generator and which retraining it belongs to; the shadow
+                        // roll-outs are compared on the released fields only.
+                        let done = std::cell::Cell::new(0usize);
+                        let labelled = |hosts: &[HostTraffic], s: u64| {
+                            done.set(done.get() + 1);
+                            let _span = tracing::info_span!(
+                                "shadow",
+                                generator = %g,
+                                retraining = %format!("{}/{n}", done.get())
+                            )
+                            .entered();
+                            fit(hosts, s).map(|out| crate::data::fields::blank(&out, present))
                         };
                         stages.time("privacy.shadow", || {
                             privacy::shadow_attack(
                                 g,
                                 &input,
                                 &spec.privacy.shadow,
-                                &retrain,
+                                &labelled,
                                 pseed ^ 0x5AD0,
                             )
                         })
