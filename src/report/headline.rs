@@ -18,6 +18,8 @@ pub enum Better {
     /// Closest to 0.5: a classifier that cannot tell real from synthetic, or members from
     /// non-members, is at chance.
     Half,
+    /// Closest to 1: a ratio to the real value (`flows_ratio`, the roll-out volume).
+    One,
     /// No better direction: a reference figure shown beside the others.
     Neither,
 }
@@ -29,6 +31,7 @@ impl Better {
             Better::Lower => "↓",
             Better::Higher => "↑",
             Better::Half => "→0.5",
+            Better::One => "→1",
             Better::Neither => "",
         }
     }
@@ -39,6 +42,7 @@ impl Better {
             Better::Lower => a < b,
             Better::Higher => a > b,
             Better::Half => (a - 0.5).abs() < (b - 0.5).abs(),
+            Better::One => a.ln().abs() < b.ln().abs(),
             Better::Neither => false,
         }
     }
@@ -286,6 +290,7 @@ fn fidelity_sources(section: &str) -> Vec<Source<'_>> {
         Source::plain(label, b, section, metric, subject)
     };
     vec![
+        p("flows_ratio", One, "flows_ratio", "all"),
         p("jsd_mean", Lower, "jsd_mean", "all"),
         p("emd_mean", Lower, "emd_mean", "all"),
         p("ks_mean", Lower, "ks_mean", "all"),
@@ -658,6 +663,11 @@ impl Headline {
                         parts.push(format!("{label}{} {}", b.arrow(), fmt_num(v)));
                     }
                 };
+                add(
+                    "flows_ratio",
+                    get("fidelity_train", g, "flows_ratio", "all"),
+                    Better::One,
+                );
                 add(
                     "jsd_mean",
                     get("fidelity", g, "jsd_mean", "all"),
