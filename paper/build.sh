@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild the report from the curated run folders under results/paper/ (no retraining):
 # `stan report` aggregates each experiment's seeds into paper/generated/<experiment>/
-# (headline.md, tables, summary.csv, sources.csv), paper/ablations.py pairs the ablation runs
+# (headline.md, tables, summary.csv, sources.csv; its report.html is not kept in git), paper/ablations.py pairs the ablation runs
 # with their counterparts, and REPORT.md is assembled from paper/report.md.in, where
 #   @@HEADLINE <exp>@@          is the fidelity part of <exp>'s headline tables,
 #   @@HEADLINE_DETECT <exp>@@   its downstream (detect) part,

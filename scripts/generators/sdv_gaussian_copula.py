@@ -24,7 +24,7 @@ not a NetFlow model and does not try to be one:
   member's pseudonym, so no member's real address appears in the output.
 * Nothing is conditioned on the host: synthetic host `i` (request.json's `hosts[i]`) gets
   `member_flows` rows drawn i.i.d. from the one pooled model, with itself as `sa` (direction
-  `out`) or `da` (`in`). Rows are independent: no time order, no sessions, no per-host
+  `out`) or `da` (`in`). Rows are independent: no time order, no connection bursts, no per-host
   behaviour beyond the flow count.
 * `te` is the window start plus `position` times the window length (so a time split maps
   the training window onto the generation window), clamped into the window.
