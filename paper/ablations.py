@@ -95,6 +95,9 @@ ABLATIONS = [
      "838c3aa", merge(runs("ablation-calibrate-activity"),
                       runs("ablation-calibrate-more", encoder__host_activity="true")),
      merge(QS_B59, SEL0_46), "the default"),
+    ("weight average", "validation, early stopping and roll-out on an exponential moving "
+     "average of the weights (decay 0.998 per step; results/paper/ablation-ema/ema.patch)",
+     "14a38ab + patch", runs("ablation-ema"), runs("quickstart"), "not adopted"),
 ]
 
 
