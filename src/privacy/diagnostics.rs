@@ -8,14 +8,19 @@
 //!   counted half (unbiased under the null; NetFlow has many exact ties); ideal 0.5. A tie is
 //!   an exact tie at any distance, not only at 0: both distances are recomputed in the
 //!   original feature coordinates ([`NnIndex`]), not taken from the two trees' rotations.
-//!   Its CI is a host-cluster bootstrap over **all three host samples**: each resample draws
-//!   the synthetic hosts of S', the member hosts of M' and the non-member hosts of N' with
-//!   replacement (three strata), and recomputes every drawn S' row's nearest distance to the
-//!   drawn member hosts and to the drawn non-member hosts. So the interval covers which hosts
-//!   happened to be members: two real host groups differ, and a generator that never saw a
-//!   member (`holdout`) can sit away from 0.5 by that difference alone. The nearest record of
-//!   a resampled side is read from a list of each row's ten nearest hosts on that side
-//!   ([`NnIndex::nearest_groups`]); `n` counts the hosts of the three sides.
+//!   Its CI is a host-cluster bootstrap over the **synthetic** hosts of S' (their rows are
+//!   pooled). M' and N' stay fixed. Resampling their hosts *independently* of the synthetic
+//!   hosts was measured and rejected (revision 2696eb4, reverted; quickstart seed 1): it
+//!   breaks the link between a generator's output and the member hosts it learned from. A
+//!   resample leaves out about a third of the member hosts, so the synthetic rows modelled on
+//!   them lose their nearest member, and the replicates sit below the statistic: `copy`
+//!   (share 0.896) got the interval [0.590, 0.890], which excludes its own value, and STAN
+//!   [0.454, 0.714] around 0.620. A valid interval over the member hosts would resample each
+//!   member host together with the synthetic traffic it shaped, which needs a host mapping
+//!   that a generator's output does not carry. So the interval does not cover how much two
+//!   real host groups differ; a share away from 0.5 is judged against `holdout`'s share in
+//!   the same run, which measures exactly that difference with a generator that saw no
+//!   member.
 //! * `exact_copy_share` (`member` / `nonmember`): share of S' rows whose [`RowKey`] occurs in M'
 //!   (resp. N').
 //! * `dcr_p5`: 5th percentile (linear interpolation) of `d_1(s, M')` (resp. N').
@@ -190,57 +195,6 @@ fn replay_pair<T: Eq + Hash + Ord + Clone>(
     ));
 }
 
-/// Distinct hosts listed per query in the DCR share's bootstrap ([`NnIndex::nearest_groups`]):
-/// a resample leaves a given host out with probability `(1 - 1/H)^H ~ e^-1`, so all ten of
-/// the nearest hosts at once with probability ~`e^-10 = 4.5e-5` per row and resample; only
-/// then is the nearest drawn record not known exactly (the last listed distance, a lower
-/// bound, stands in for it).
-const HOST_LIST: usize = 10;
-
-/// Neighbours a query may need before ten distinct hosts are among them (rows that are exact
-/// copies of one host's frequent record need many).
-const MAX_NEIGHBOURS: usize = 8192;
-
-/// Per S' row: the distinct hosts of its nearest records in one real sample, nearest first,
-/// each with its own nearest distance, and the distance beyond which every unlisted host lies.
-struct HostLists {
-    lists: Vec<Vec<(f64, usize)>>,
-    floor: Vec<f64>,
-    n_hosts: usize,
-}
-
-impl HostLists {
-    fn new(found: &[Vec<(f64, u32)>], host: &[usize]) -> Self {
-        let mut lists = Vec::with_capacity(found.len());
-        let mut floor = Vec::with_capacity(found.len());
-        for l in found {
-            let mut hosts: Vec<(f64, usize)> = Vec::new();
-            for &(d, item) in l {
-                let h = host[item as usize];
-                if !hosts.iter().any(|x| x.1 == h) {
-                    hosts.push((d, h));
-                }
-            }
-            floor.push(l.last().map_or(f64::INFINITY, |x| x.0));
-            lists.push(hosts);
-        }
-        HostLists {
-            lists,
-            floor,
-            n_hosts: host.iter().max().map_or(0, |m| m + 1),
-        }
-    }
-
-    /// Nearest distance of row `i` to the drawn hosts, and whether it is exact (a listed host
-    /// was drawn) rather than the lower bound.
-    fn nearest_drawn(&self, i: usize, drawn: &[bool]) -> (f64, bool) {
-        match self.lists[i].iter().find(|x| drawn[x.1]) {
-            Some(x) => (x.0, true),
-            None => (self.floor[i], false),
-        }
-    }
-}
-
 /// All diagnostic rows, in a fixed order.
 pub fn rows(
     generator: &str,
@@ -257,72 +211,25 @@ pub fn rows(
     let mut out = Vec::new();
     let im = NnIndex::new(&mem.feats)?;
     let inn = NnIndex::new(&non.feats)?;
-    let lm = im.nearest_groups(synth_sample, &mem.host, HOST_LIST, MAX_NEIGHBOURS);
-    let ln = inn.nearest_groups(synth_sample, &non.host, HOST_LIST, MAX_NEIGHBOURS);
-    let two = |l: &Vec<(f64, u32)>| -> Vec<f64> {
-        let mut d: Vec<f64> = l.iter().take(2).map(|x| x.0).collect();
-        d.resize(2, f64::INFINITY);
-        d
-    };
-    let dm: Vec<Vec<f64>> = lm.iter().map(two).collect();
-    let dn: Vec<Vec<f64>> = ln.iter().map(two).collect();
+    let dm = im.nearest_k(synth_sample, 2);
+    let dn = inn.nearest_k(synth_sample, 2);
     let n = synth_sample.len();
     let dm1: Vec<f64> = dm.iter().map(|d| d[0]).collect();
     let dn1: Vec<f64> = dn.iter().map(|d| d[0]).collect();
     if let Some(share) = closer_share(&dm1, &dn1, 0..n) {
-        let hm = HostLists::new(&lm, &mem.host);
-        let hn = HostLists::new(&ln, &non.host);
-        // Items: the S' rows (stratum 0, clustered by synthetic host), then one token per
-        // member host (stratum 1) and per non-member host (stratum 2).
-        let (n_m, n_n) = (hm.n_hosts, hn.n_hosts);
-        let mut stratum = vec![0usize; n];
-        let mut cluster = synth_hosts.clone();
-        stratum.extend(std::iter::repeat_n(1, n_m).chain(std::iter::repeat_n(2, n_n)));
-        cluster.extend((0..n_m).chain(0..n_n));
-        let clusters = Clusters::new(&stratum, &cluster);
-        let (mut drawn_m, mut drawn_n) = (vec![false; n_m], vec![false; n_n]);
-        let mut beyond = 0usize;
-        let ci = cluster_bootstrap_ci(&clusters, reps, 0.95, seed, |idx| {
-            drawn_m.fill(false);
-            drawn_n.fill(false);
-            for &i in idx.iter().filter(|&&i| i >= n) {
-                if i < n + n_m {
-                    drawn_m[i - n] = true;
-                } else {
-                    drawn_n[i - n - n_m] = true;
-                }
-            }
-            let (mut total, mut closer) = (0usize, 0.0);
-            for &i in idx.iter().filter(|&&i| i < n) {
-                let (a, ea) = hm.nearest_drawn(i, &drawn_m);
-                let (b, eb) = hn.nearest_drawn(i, &drawn_n);
-                beyond += usize::from(!ea) + usize::from(!eb);
-                total += 1;
-                if a < b {
-                    closer += 1.0;
-                } else if a == b {
-                    closer += 0.5;
-                }
-            }
-            (total > 0).then(|| closer / total as f64)
-        });
-        if beyond > 0 {
-            tracing::debug!(
-                generator,
-                beyond,
-                "dcr_share: nearest drawn host outside the listed hosts (lower bound used)"
-            );
-        }
-        // `n` counts the resampled hosts of all three sides.
+        let by_host = Clusters::new(&vec![0; n], &synth_hosts);
+        // `n` counts the resampled synthetic hosts.
         let mut row = MetricRow::new(
             SECTION,
             generator,
             "dcr_share",
             "member",
             share,
-            clusters.n_clusters(),
+            by_host.n_clusters(),
         );
-        if let Some((lo, hi)) = ci {
+        if let Some((lo, hi)) = cluster_bootstrap_ci(&by_host, reps, 0.95, seed, |idx| {
+            closer_share(&dm1, &dn1, idx.iter().copied())
+        }) {
             row = row.with_ci(lo, hi);
         }
         out.push(row);
@@ -434,8 +341,7 @@ mod tests {
             .find(|r| r.metric == "dcr_share")
             .expect("dcr_share row");
         assert_eq!(share.value, 0.5);
-        assert!(share.ci_low.unwrap() <= 0.5 && share.ci_high.unwrap() >= 0.5);
-        assert_eq!(share.n, 8 * 3);
+        assert_eq!((share.ci_low, share.ci_high), (Some(0.5), Some(0.5)));
         let p5 = |subject: &str| {
             out.iter()
                 .find(|r| r.metric == "dcr_p5" && r.subject == subject)
@@ -443,65 +349,6 @@ mod tests {
         };
         assert!(p5("member").is_some_and(|v| v > 0.0));
         assert_eq!(p5("member"), p5("nonmember"));
-    }
-
-    /// Flows of `hosts` hosts, `per` each: every host has its own centre (spread `tau`) and
-    /// its flows scatter around it (spread 1), in the first two coordinates.
-    fn clustered(hosts: usize, per: usize, tau: f64, rng: &mut rand::rngs::StdRng) -> Rows {
-        use rand_distr::{Distribution, Normal};
-        let z = Normal::new(0.0, 1.0).unwrap();
-        let mut r = Rows::default();
-        for h in 0..hosts {
-            let c = [tau * z.sample(rng), tau * z.sample(rng)];
-            for _ in 0..per {
-                let mut f = [0.0; crate::privacy::features::DIM];
-                f[0] = c[0] + z.sample(rng);
-                f[1] = c[1] + z.sample(rng);
-                r.feats.push(f);
-                r.host.push(h);
-            }
-        }
-        r
-    }
-
-    #[test]
-    fn dcr_share_interval_covers_host_group_differences() {
-        // A generator that never saw a member: members, non-members and the synthetic hosts
-        // are three independent draws of hosts from one population, so over the draws the
-        // expected share is 1/2, though any one draw of 12 + 12 real hosts sits away from it. The
-        // interval that resamples the hosts of all three sides covers 1/2 at about its
-        // nominal rate; one that resamples only the synthetic hosts (M', N' fixed) does not.
-        use rand::SeedableRng;
-        let (mut all_sides, mut synth_only, reps) = (0, 0, 100);
-        for rep in 0..reps {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(100 + rep);
-            let mem = clustered(12, 20, 2.0, &mut rng);
-            let non = clustered(12, 20, 2.0, &mut rng);
-            let syn = clustered(36, 20, 2.0, &mut rng);
-            let out = rows("g", &mem, &non, &syn, &syn, 200, rep).unwrap();
-            let r = out.iter().find(|r| r.metric == "dcr_share").unwrap();
-            assert_eq!(r.n, 12 + 12 + 36);
-            if r.ci_low.unwrap() <= 0.5 && 0.5 <= r.ci_high.unwrap() {
-                all_sides += 1;
-            }
-            // The synthetic-hosts-only interval, as a reference.
-            let im = NnIndex::new(&mem.feats).unwrap();
-            let inn = NnIndex::new(&non.feats).unwrap();
-            let (a, b) = (im.nearest(&syn.feats), inn.nearest(&syn.feats));
-            let c = Clusters::new(&vec![0; syn.len()], &syn.host);
-            let (lo, hi) = cluster_bootstrap_ci(&c, 200, 0.95, rep, |idx| {
-                closer_share(&a, &b, idx.iter().copied())
-            })
-            .unwrap();
-            if lo <= 0.5 && 0.5 <= hi {
-                synth_only += 1;
-            }
-        }
-        eprintln!(
-            "coverage of 1/2: all sides {all_sides}/{reps}, synthetic only {synth_only}/{reps}"
-        );
-        assert!(all_sides >= 90, "{all_sides}/{reps}");
-        assert!(synth_only < all_sides - 15, "{synth_only} vs {all_sides}");
     }
 
     #[test]

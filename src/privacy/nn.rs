@@ -218,80 +218,6 @@ impl NnIndex {
         }
     }
 
-    /// For each query, its nearest indexed points as `(distance, item)`, ascending (ties by
-    /// item), far enough down the list that it holds points of `want` distinct groups
-    /// (`group[item]`), or of every group there is. The search starts at 32 neighbours and
-    /// multiplies the count by 4 for the queries still short of `want` groups, up to
-    /// `max_k` neighbours; a query that still falls short keeps its `max_k` nearest points.
-    ///
-    /// Why: the nearest record of a *resampled* set of hosts is the first entry of the list
-    /// whose host was drawn ([`super::diagnostics`]); with the points of the `want` nearest
-    /// hosts listed, that entry is exact unless all of them were left out of a resample, and
-    /// every host that is not listed lies at least as far as the last entry.
-    pub fn nearest_groups(
-        &self,
-        queries: &[Feature],
-        group: &[usize],
-        want: usize,
-        max_k: usize,
-    ) -> Vec<Vec<(f64, u32)>> {
-        let Some(t) = &self.tree else {
-            return vec![Vec::new(); queries.len()];
-        };
-        let n_groups = {
-            let mut g = group.to_vec();
-            g.sort_unstable();
-            g.dedup();
-            g.len()
-        };
-        let want = want.min(n_groups).max(1);
-        let distinct = |list: &[(f64, u32)]| {
-            let mut seen: Vec<usize> = Vec::with_capacity(want);
-            for &(_, item) in list {
-                let g = group[item as usize];
-                if !seen.contains(&g) {
-                    seen.push(g);
-                    if seen.len() >= want {
-                        break;
-                    }
-                }
-            }
-            seen.len()
-        };
-        let max_k = max_k.clamp(1, self.points.len());
-        let mut out: Vec<Vec<(f64, u32)>> = vec![Vec::new(); queries.len()];
-        let mut todo: Vec<usize> = (0..queries.len()).collect();
-        let mut k = 32.min(max_k);
-        loop {
-            let qs: Vec<Feature> = todo
-                .iter()
-                .map(|&i| rotate(&self.rot, &queries[i]))
-                .collect();
-            let nz = NonZeroUsize::new(k).unwrap_or(NonZeroUsize::MIN);
-            let found = t
-                .query_batch(&qs)
-                .nearest_n::<SquaredEuclidean<f64>>(nz)
-                .execute();
-            for (j, res) in found.into_iter().enumerate() {
-                let i = todo[j];
-                let q = &queries[i];
-                let mut list: Vec<(f64, u32)> =
-                    res.iter().map(|r| (self.dist(q, r.item), r.item)).collect();
-                list.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                out[i] = list;
-            }
-            if k >= max_k {
-                break;
-            }
-            todo.retain(|&i| distinct(&out[i]) < want);
-            if todo.is_empty() {
-                break;
-            }
-            k = (k * 4).min(max_k);
-        }
-        out
-    }
-
     /// Number of indexed points at distance `< radius` (strict) from each query.
     pub fn count_within(&self, queries: &[Feature], radius: f64) -> Vec<usize> {
         match &self.tree {
@@ -466,57 +392,6 @@ mod tests {
         let want = pts.iter().filter(|p| dist2(&qs[7], p).sqrt() < r).count();
         assert_eq!(c, want);
         assert!(c >= 1);
-    }
-
-    #[test]
-    fn nearest_groups_lists_each_groups_own_nearest_point() {
-        // 3000 points in 40 groups; among them 300 exact copies of one point of group 0, so
-        // some queries need the list to grow past the copies to reach other groups.
-        let mut pts = cloud(3000, 5);
-        let mut group: Vec<usize> = (0..pts.len()).map(|i| i % 40).collect();
-        for _ in 0..300 {
-            pts.push(pts[0]);
-            group.push(0);
-        }
-        let mut qs = cloud(200, 6);
-        qs.push(pts[0]);
-        let idx = NnIndex::new(&pts).unwrap();
-        let lists = idx.nearest_groups(&qs, &group, 10, 8192);
-        for (q, list) in qs.iter().zip(&lists) {
-            // Brute force: every group's nearest distance, ascending.
-            let mut per_group = vec![f64::INFINITY; 40];
-            for (p, &g) in pts.iter().zip(&group) {
-                per_group[g] = per_group[g].min(dist2(q, p).sqrt());
-            }
-            let mut order: Vec<usize> = (0..40).collect();
-            order.sort_by(|&a, &b| per_group[a].total_cmp(&per_group[b]));
-            let mut firsts: Vec<(f64, usize)> = Vec::new();
-            for &(d, item) in list {
-                let g = group[item as usize];
-                if !firsts.iter().any(|x| x.1 == g) {
-                    firsts.push((d, g));
-                }
-            }
-            assert!(firsts.len() >= 10, "{} groups listed", firsts.len());
-            for (k, &(d, g)) in firsts.iter().take(10).enumerate() {
-                assert!(
-                    (d - per_group[g]).abs() < 1e-12,
-                    "group {g}: {d} vs {}",
-                    per_group[g]
-                );
-                assert!((d - per_group[order[k]]).abs() < 1e-12, "rank {k}");
-            }
-            assert!(list.windows(2).all(|w| w[0].0 <= w[1].0));
-        }
-        // Fewer groups than asked for: every group is listed.
-        let few: Vec<usize> = (0..pts.len()).map(|i| i % 3).collect();
-        let l = idx.nearest_groups(&qs[..5], &few, 10, 8192);
-        for list in &l {
-            let mut g: Vec<usize> = list.iter().map(|x| few[x.1 as usize]).collect();
-            g.sort_unstable();
-            g.dedup();
-            assert_eq!(g, vec![0, 1, 2]);
-        }
     }
 
     #[test]
