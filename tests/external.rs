@@ -360,21 +360,22 @@ fn a_file_without_flags_and_tos_gets_no_score_on_them() {
             assert!(has(&format!("{section},ns,{kept}")), "{section} {kept}");
         }
     }
-    // Detect: the protocol detector reads ToS, the bytes regressor does not.
+    // Detect: the protocol detector reads ToS, the bytes regressor and the paper's protocol
+    // tree do not.
     assert!(metrics.contains("\nstatus,ns,missing,detect.stos,1,,,0\n"));
     let ns_detect = |l: &&str| l.starts_with("detect,ns,") || l.starts_with("detect,ns+");
     assert!(
         !metrics
             .lines()
             .filter(ns_detect)
-            .any(|l| l.contains(",protocol"))
+            .any(|l| l.contains(",protocol,") || l.contains(",protocol/"))
     );
-    assert!(
-        metrics
-            .lines()
-            .filter(ns_detect)
-            .any(|l| l.contains(",bytes"))
-    );
+    for kept in [",bytes", ",protocol_tree"] {
+        assert!(
+            metrics.lines().filter(ns_detect).any(|l| l.contains(kept)),
+            "{kept}"
+        );
+    }
     assert!(has("detect,independent,macro_f1,protocol,"));
     // Privacy: run without the flags on every side.
     assert!(metrics.contains("\nstatus,ns,dropped,privacy.flg,1,,,0\n"));

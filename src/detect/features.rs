@@ -1,9 +1,10 @@
-//! Per-flow training/test examples of the two self-supervised tasks.
+//! Per-flow training/test examples of the self-supervised tasks.
 //!
 //! Every flow of every host gives one example of each task, so that every test flow gets an
 //! anomaly score. A host's first flows lack history; the missing predecessors are encoded as
 //! zero rows with `present = 0` (the models learn what an empty history means), instead of
-//! dropping those flows.
+//! dropping those flows. The paper's protocol task ([`tree_row`]) marks the missing
+//! predecessor with [`NO_PREVIOUS`] instead.
 //!
 //! Conventions (fixed, never fitted on data, so that the encoding cannot differ between
 //! training sources): logarithms are natural, `ln(1 + x)`; ports are the host-relative own and
@@ -25,6 +26,10 @@ pub const BYTES_PER_LAG: usize = 10;
 pub const BYTES_DIM: usize = WINDOW * BYTES_PER_LAG;
 /// Width of a protocol example (see [`protocol_row`]).
 pub const PROTO_DIM: usize = 15;
+/// Width of an example of the paper's protocol task (see [`tree_row`]).
+pub const TREE_DIM: usize = 3;
+/// Every feature of [`tree_row`] for a host's first flow: below any value a flow has.
+pub const NO_PREVIOUS: f64 = -1.0;
 
 /// Protocol class of a flow (see [`CLASS_NAMES`]).
 pub fn proto_class(p: Proto) -> usize {
@@ -69,6 +74,17 @@ pub fn protocol_row(ip: u32, prev: Option<&Flow>, cur: &Flow, out: &mut Vec<f64>
     ]);
 }
 
+/// The paper's protocol-task features of a flow after `prev` (None for a host's first flow):
+/// the previous flow's `byt-1, pkt-1, pr-1`, in raw units (bytes, packets, protocol class as
+/// a number, as STAN's `task_runner.py` feeds its decision tree), or [`NO_PREVIOUS`] three
+/// times. Nothing of the current flow: its protocol is the target.
+pub fn tree_row(prev: Option<&Flow>, out: &mut Vec<f64>) {
+    match prev {
+        Some(p) => out.extend([p.byt as f64, p.pkt as f64, proto_class(p.pr) as f64]),
+        None => out.extend([NO_PREVIOUS; TREE_DIM]),
+    }
+}
+
 /// One lag of the bytes window, scaled to about [0, 1] by fixed constants.
 fn bytes_lag(ip: u32, f: Option<&Flow>, out: &mut Vec<f32>) {
     match f {
@@ -101,6 +117,9 @@ pub struct Examples {
     pub proto_x: Vec<f64>,
     /// Protocol class of each flow.
     pub proto_y: Vec<usize>,
+    /// Row-major `[n, TREE_DIM]`: the paper's protocol task ([`tree_row`]); its target is
+    /// [`Examples::proto_y`].
+    pub tree_x: Vec<f64>,
     /// Row-major `[n, BYTES_DIM]`; lag 1 (the previous flow) first.
     pub bytes_x: Vec<f32>,
     /// `ln(1 + byt)` of each flow.
@@ -122,6 +141,7 @@ impl Examples {
         let mut e = Examples {
             proto_x: Vec::with_capacity(n * PROTO_DIM),
             proto_y: Vec::with_capacity(n),
+            tree_x: Vec::with_capacity(n * TREE_DIM),
             bytes_x: Vec::with_capacity(n * BYTES_DIM),
             bytes_y: Vec::with_capacity(n),
             label: Vec::with_capacity(n),
@@ -133,6 +153,7 @@ impl Examples {
                 let prev = i.checked_sub(1).map(|j| &h.flows[j]);
                 protocol_row(h.ip, prev, f, &mut e.proto_x);
                 e.proto_y.push(proto_class(f.pr));
+                tree_row(prev, &mut e.tree_x);
                 for lag in 1..=WINDOW {
                     bytes_lag(
                         h.ip,
@@ -164,6 +185,8 @@ impl Examples {
         self.proto_x
             .extend_from_slice(&other.proto_x[i * PROTO_DIM..(i + 1) * PROTO_DIM]);
         self.proto_y.push(other.proto_y[i]);
+        self.tree_x
+            .extend_from_slice(&other.tree_x[i * TREE_DIM..(i + 1) * TREE_DIM]);
         self.bytes_x
             .extend_from_slice(&other.bytes_x[i * BYTES_DIM..(i + 1) * BYTES_DIM]);
         self.bytes_y.push(other.bytes_y[i]);
@@ -222,6 +245,8 @@ mod tests {
         assert!((r1[1] - 100f64.ln()).abs() < 1e-12);
         assert_eq!(&r1[3..7], &[1.0, 0.0, 0.0, 0.0]);
         assert_eq!(&r1[8..11], &[80.0, 1000.0, 0.0]);
+        // The paper's features: none before the first flow, then TCP's raw bytes and packets.
+        assert_eq!(e.tree_x, vec![-1.0, -1.0, -1.0, 99.0, 3.0, 0.0]);
         assert_eq!(e.bytes_y[1], 0.0);
         // Bytes window of flow 2: lag 1 = flow 1, lags 2..5 empty.
         let w = &e.bytes_x[BYTES_DIM..];

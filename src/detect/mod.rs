@@ -9,11 +9,19 @@
 //!   [`features::WINDOW`] flows; task metrics `mse`, `mae` (nats², nats); anomaly score the
 //!   squared error.
 //!
+//! and, beside them, the paper's own protocol task, task metrics only:
+//!
+//! * `protocol_tree` ([`tree`]): one decision tree predicting a flow's protocol class from the
+//!   previous flow's bytes, packets and protocol (`byt-1, pkt-1, pr-1`), as the paper's code
+//!   does; task metrics `macro_f1`, `accuracy`; no anomaly score. Set its figures beside the
+//!   paper's Task 1; the `protocol` forest is the harder test of a generator.
+//!
 //! Protocol ("train on X, test on real"), see [`evaluate`]: the training size is constant,
 //! `N = min(max_train_flows, real training examples)`; a source with real share `r` trains on
 //! `round(r·N)` real examples plus `N − round(r·N)` synthetic ones, each drawn at random (without
 //! replacement; with replacement only when a generator produced fewer examples than asked).
-//! One example per flow; windows never straddle hosts or sources. Everything is tested on the
+//! One example per flow; windows never straddle hosts or sources. All three detectors of a
+//! repetition train on the same sample. Everything is tested on the
 //! real test hosts: task metrics on their unmodified traffic, anomaly metrics on the same
 //! traffic after [`inject()`] added labelled attacks.
 //!
@@ -24,6 +32,8 @@
 //! |---|---|---|---|
 //! | `macro_f1`, `accuracy` | `protocol` | mean over seeds | 95% host-cluster bootstrap over the test hosts |
 //! | `f1` | `protocol/<TCP\|UDP\|ICMP\|other>` | idem, per class (when in truth or predictions) | idem |
+//! | `macro_f1`, `accuracy` | `protocol_tree` | idem | idem |
+//! | `f1` | `protocol_tree/<TCP\|UDP\|ICMP\|other>` | idem | idem |
 //! | `mse`, `mae` | `bytes` | mean over seeds | idem |
 //! | `auc`, `average_precision` | `<protocol\|bytes>/<attack>` | mean over seeds | idem |
 //! | `<metric>_seed_sd` | same | sample SD over the `seeds` repetitions (only if seeds ≥ 2) | none |
@@ -53,7 +63,8 @@
 //! (`stan report`) is the interval that contains it.
 //!
 //! Seeds: repetition `k` of every source draws its own training sample, but initialises both
-//! models from the same per-`k` seed, so sources differ by their data, not by their init.
+//! random models from the same per-`k` seed, so sources differ by their data, not by their
+//! init (the tree draws no random number).
 //!
 //! Reading the anomaly rows: the surprise of a *worse* model is not a worse detector. A bytes
 //! regressor trained on column-shuffled traffic predicts about the mean, so every tiny flow
@@ -65,11 +76,13 @@ pub mod features;
 pub mod inject;
 pub mod plot;
 pub mod protocol;
+pub mod tree;
 
 pub use bytes::{BytesConfig, BytesModel};
 pub use features::{Examples, shuffle_columns};
 pub use inject::{InjectConfig, inject};
 pub use protocol::{ProtocolConfig, ProtocolModel};
+pub use tree::TreeModel;
 
 use crate::data::fields::{Field, FieldSet};
 use crate::data::flow::Label;
@@ -87,19 +100,27 @@ use std::path::Path;
 
 /// Section name of every row.
 pub const SECTION: &str = "detect";
-/// Detector names (subject prefixes).
-pub const DETECTORS: [&str; 2] = ["protocol", "bytes"];
+/// Detector names (subject prefixes). The first [`SCORED`] also score anomalies;
+/// `protocol_tree` ([`tree`], the paper's protocol task) has task metrics only.
+pub const DETECTORS: [&str; 3] = ["protocol", "bytes", "protocol_tree"];
+/// How many of [`DETECTORS`], from the first, give an anomaly score (`auc`,
+/// `average_precision` rows and ROC plots).
+pub const SCORED: usize = 2;
 /// Attack subjects, in table order.
 pub const ATTACKS: [&str; 6] = ["blacklist", "scan", "dos", "spam", "beacon", "all"];
 /// The optional flow fields each detector ([`DETECTORS`]) reads: the protocol predictor uses
-/// the current flow's ToS ([`features::protocol_row`]); the bytes regressor no optional field.
+/// the current flow's ToS ([`features::protocol_row`]); the bytes regressor and the protocol
+/// tree ([`features::tree_row`]) no optional field.
 /// A generator whose output lacks one trains no such detector: its sources get no rows of it
 /// (trained on fillers and tested on real values, the detector would measure the filler), and
 /// the run writes a marker row instead ([`crate::run`]).
-pub const DETECTOR_FIELDS: [FieldSet; 2] = [FieldSet::of(&[Field::Stos]), FieldSet::NONE];
+pub const DETECTOR_FIELDS: [FieldSet; 3] =
+    [FieldSet::of(&[Field::Stos]), FieldSet::NONE, FieldSet::NONE];
 
 /// Every optional field some detector reads.
-pub const FIELDS: FieldSet = DETECTOR_FIELDS[0].union(DETECTOR_FIELDS[1]);
+pub const FIELDS: FieldSet = DETECTOR_FIELDS[0]
+    .union(DETECTOR_FIELDS[1])
+    .union(DETECTOR_FIELDS[2]);
 
 /// The detector (index into [`DETECTORS`]) of a row's subject (`protocol`, `protocol/TCP`,
 /// `bytes/scan`, ...).
@@ -193,14 +214,16 @@ fn mix(a: u64, b: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Predictions of one trained pair of detectors.
+/// Predictions of one trained set of detectors.
 struct Preds {
     /// Predicted protocol class on the clean test flows.
     class: Vec<usize>,
     /// Predicted `ln(1+byt)` on the clean test flows.
     log_bytes: Vec<f32>,
+    /// The protocol tree's predicted class on the clean test flows.
+    tree_class: Vec<usize>,
     /// Anomaly scores on the attacked test flows: `[protocol, bytes]`.
-    score: [Vec<f64>; 2],
+    score: [Vec<f64>; SCORED],
 }
 
 struct Source {
@@ -229,6 +252,7 @@ fn train_and_predict(
 ) -> Result<Preds> {
     let pm = ProtocolModel::fit(&train.proto_x, &train.proto_y, &cfg.protocol, mix(seed, 1))?;
     let bm = BytesModel::fit(&train.bytes_x, &train.bytes_y, &cfg.bytes, mix(seed, 2))?;
+    let tree_class = TreeModel::fit(&train.tree_x, &train.proto_y)?.predict(&clean.tree_x)?;
     let pc = pm.predict_proba(&clean.proto_x)?;
     let class = pc.chunks(N_CLASSES).map(protocol::argmax).collect();
     let log_bytes = bm.predict(&clean.bytes_x)?;
@@ -247,17 +271,20 @@ fn train_and_predict(
     Ok(Preds {
         class,
         log_bytes,
+        tree_class,
         score: [s_proto, s_bytes],
     })
 }
 
-/// Confusion counts of the protocol predictions and the bytes errors over a list of test
-/// flows (with multiplicity: a bootstrap resample may list a flow several times), from which
-/// every task metric follows. One pass serves all of them.
+/// Confusion counts of protocol predictions and, optionally, the bytes errors over a list of
+/// test flows (with multiplicity: a bootstrap resample may list a flow several times), from
+/// which every task metric follows. One count serves all of them.
 struct TaskCounts {
     tp: [usize; N_CLASSES],
     n_true: [usize; N_CLASSES],
     n_pred: [usize; N_CLASSES],
+    /// Whether the bytes errors were counted.
+    bytes: bool,
     /// Sums of squared and absolute bytes errors, added in the order of the list.
     se: f64,
     ae: f64,
@@ -265,24 +292,32 @@ struct TaskCounts {
 }
 
 impl TaskCounts {
+    /// The `protocol` forest's classes and the `bytes` regressor's errors.
     fn new(clean: &Examples, p: &Preds, idx: &[usize]) -> TaskCounts {
         Self::count(
             (&clean.proto_y, &p.class),
-            (&clean.bytes_y, &p.log_bytes),
+            Some((&clean.bytes_y, &p.log_bytes)),
             idx,
         )
     }
 
-    /// Counts over `idx` of (true, predicted) protocol classes and (true, predicted) log bytes.
+    /// The `protocol_tree`'s classes (no bytes errors).
+    fn of_tree(clean: &Examples, p: &Preds, idx: &[usize]) -> TaskCounts {
+        Self::count((&clean.proto_y, &p.tree_class), None, idx)
+    }
+
+    /// Counts over `idx` of (true, predicted) protocol classes and, if given, (true,
+    /// predicted) log bytes.
     fn count(
         (y, c): (&[usize], &[usize]),
-        (yb, pb): (&[f32], &[f32]),
+        bytes: Option<(&[f32], &[f32])>,
         idx: &[usize],
     ) -> TaskCounts {
         let mut t = TaskCounts {
             tp: [0; N_CLASSES],
             n_true: [0; N_CLASSES],
             n_pred: [0; N_CLASSES],
+            bytes: bytes.is_some(),
             se: 0.0,
             ae: 0.0,
             n: idx.len(),
@@ -291,9 +326,13 @@ impl TaskCounts {
             t.n_true[y[i]] += 1;
             t.n_pred[c[i]] += 1;
             t.tp[y[i]] += usize::from(y[i] == c[i]);
-            let d = (pb[i] - yb[i]) as f64;
-            t.se += d * d;
-            t.ae += d.abs();
+        }
+        if let Some((yb, pb)) = bytes {
+            for &i in idx {
+                let d = (pb[i] - yb[i]) as f64;
+                t.se += d * d;
+                t.ae += d.abs();
+            }
         }
         t
     }
@@ -330,27 +369,42 @@ impl TaskCounts {
         self.ae / self.n.max(1) as f64
     }
 
-    /// The task statistics in row order: F1 of each class, macro-F1, accuracy, MSE, MAE.
-    fn values(&self) -> [Option<f64>; TASK_STATS] {
-        let mut v = [None; TASK_STATS];
+    /// The statistics in row order: F1 of each class, macro-F1, accuracy, MSE, MAE (the last
+    /// two `None` without bytes errors).
+    fn values(&self) -> [Option<f64>; COUNT_STATS] {
+        let mut v = [None; COUNT_STATS];
         for (c, slot) in v.iter_mut().take(N_CLASSES).enumerate() {
             *slot = self.class_f1(c);
         }
         v[N_CLASSES] = Some(self.macro_f1());
         v[N_CLASSES + 1] = Some(self.accuracy());
-        v[N_CLASSES + 2] = Some(self.mse());
-        v[N_CLASSES + 3] = Some(self.mae());
+        if self.bytes {
+            v[N_CLASSES + 2] = Some(self.mse());
+            v[N_CLASSES + 3] = Some(self.mae());
+        }
         v
     }
 }
 
-/// Number of task statistics per source ([`TaskCounts::values`]).
-const TASK_STATS: usize = N_CLASSES + 4;
+/// Number of statistics of one [`TaskCounts`] ([`TaskCounts::values`]).
+const COUNT_STATS: usize = N_CLASSES + 4;
+/// Number of task statistics per source ([`task_values`]).
+const TASK_STATS: usize = 2 * COUNT_STATS;
+
+/// The task statistics of one trained set of detectors over `idx`: the `protocol` forest's
+/// and the `bytes` regressor's ([`TaskCounts::new`]), then the `protocol_tree`'s
+/// ([`TaskCounts::of_tree`]), each in [`TaskCounts::values`] order.
+fn task_values(clean: &Examples, p: &Preds, idx: &[usize]) -> [Option<f64>; TASK_STATS] {
+    let mut v = [None; TASK_STATS];
+    v[..COUNT_STATS].copy_from_slice(&TaskCounts::new(clean, p, idx).values());
+    v[COUNT_STATS..].copy_from_slice(&TaskCounts::of_tree(clean, p, idx).values());
+    v
+}
 
 /// A figure: (value, 95% CI, per-seed values).
 type Stat = (f64, Option<(f64, f64)>, Vec<f64>);
 
-/// The task statistics of every source (outer: source, inner: [`TaskCounts::values`] order),
+/// The task statistics of every source (outer: source, inner: [`task_values`] order),
 /// each the mean over the source's seeds, with a host-cluster bootstrap CI (one stratum, the
 /// test hosts as clusters; module docs). A statistic that is undefined for some seed on the
 /// whole test set has no figure; a replicate where it is undefined for some seed is skipped.
@@ -363,9 +417,7 @@ fn task_stats(
 ) -> Vec<Vec<Option<Stat>>> {
     let n = clean.len();
     let seed_values = |p: &[Preds], idx: &[usize]| -> Vec<[Option<f64>; TASK_STATS]> {
-        p.iter()
-            .map(|q| TaskCounts::new(clean, q, idx).values())
-            .collect()
+        p.iter().map(|q| task_values(clean, q, idx)).collect()
     };
     let mean_over_seeds = |v: &[[Option<f64>; TASK_STATS]], k: usize| -> Option<f64> {
         let per: Option<Vec<f64>> = v.iter().map(|s| s[k]).collect();
@@ -493,7 +545,8 @@ fn class_totals(labels: &[bool], w: &[u32]) -> (u64, u64) {
 /// the ranked scores for the bootstrap.
 type Fitted = (Vec<f64>, Vec<f64>, Vec<Ranked>);
 
-/// AUC and AP of both detectors of every source (outer: source, inner: detector) for one
+/// AUC and AP of the scoring detectors of every source (outer: source, inner: detector, the
+/// first [`SCORED`] of [`DETECTORS`]) for one
 /// attack subject, each the mean over the source's seeds (point values from `stats::roc_auc`
 /// / `stats::average_precision`), with host-cluster bootstrap CIs over the subject's test
 /// flows, stratified by label (module docs). Every source and detector sees the same resamples
@@ -505,7 +558,7 @@ fn subject_stats(
     attack: &str,
     reps: usize,
     boot_seed: u64,
-) -> (usize, Vec<[Option<[Stat; 2]>; 2]>) {
+) -> (usize, Vec<[Option<[Stat; 2]>; SCORED]>) {
     let (items, labels) = subject_items(attacked, attack);
     let n = labels.len();
     // Per source and detector: the per-seed (AUC, AP) on every item and the ranked scores.
@@ -513,7 +566,7 @@ fn subject_stats(
     // `stats::roc_auc` / `stats::average_precision` bit for bit (tested), without sorting again.
     let ones = vec![1u32; n];
     let (p_all, n_all) = class_totals(&labels, &ones);
-    let fitted: Vec<[Option<Fitted>; 2]> = preds
+    let fitted: Vec<[Option<Fitted>; SCORED]> = preds
         .iter()
         .map(|p| {
             std::array::from_fn(|d| {
@@ -534,7 +587,7 @@ fn subject_stats(
             })
         })
         .collect();
-    let mut boot: Vec<[(Vec<f64>, Vec<f64>); 2]> = vec![Default::default(); preds.len()];
+    let mut boot: Vec<[(Vec<f64>, Vec<f64>); SCORED]> = vec![Default::default(); preds.len()];
     // Strata positives / negatives, so that every replicate has both classes (with few
     // attacked hosts, a draw of hosts alone would often have no positive); clusters: the host
     // of each flow, an attack's flows that of the host it was injected into.
@@ -657,24 +710,35 @@ fn all_source_rows(
     for (s, (name, task)) in names.iter().zip(task).enumerate() {
         let mut rows = Vec::new();
         let mut task = task.into_iter();
-        // Per-class F1: the macro average over four classes moves with the rare `other` class
-        // (a handful of tunnel hosts), so the table shows which class moved it.
-        for class in features::CLASS_NAMES {
-            if let Some(v) = task.next().flatten() {
-                push_rows(&mut rows, name, "f1", &format!("protocol/{class}"), nc, v);
+        // The blocks of `task_values`: the forest's classes with the bytes errors, then the
+        // tree's classes (its block's `mse`, `mae` are `None`: no rows).
+        for classifier in ["protocol", "protocol_tree"] {
+            // Per-class F1: the macro average over four classes moves with the rare `other`
+            // class (a handful of tunnel hosts), so the table shows which class moved it.
+            for class in features::CLASS_NAMES {
+                if let Some(v) = task.next().flatten() {
+                    push_rows(
+                        &mut rows,
+                        name,
+                        "f1",
+                        &format!("{classifier}/{class}"),
+                        nc,
+                        v,
+                    );
+                }
+            }
+            for (metric, subject) in [
+                ("macro_f1", classifier),
+                ("accuracy", classifier),
+                ("mse", "bytes"),
+                ("mae", "bytes"),
+            ] {
+                if let Some(v) = task.next().flatten() {
+                    push_rows(&mut rows, name, metric, subject, nc, v);
+                }
             }
         }
-        for (metric, subject) in [
-            ("macro_f1", "protocol"),
-            ("accuracy", "protocol"),
-            ("mse", "bytes"),
-            ("mae", "bytes"),
-        ] {
-            if let Some(v) = task.next().flatten() {
-                push_rows(&mut rows, name, metric, subject, nc, v);
-            }
-        }
-        for (d, det) in DETECTORS.iter().enumerate() {
+        for (d, det) in DETECTORS[..SCORED].iter().enumerate() {
             for (attack, (n, per_source)) in ATTACKS.iter().zip(&subjects) {
                 if let Some([auc, ap]) = per_source[s][d].clone() {
                     let subject = format!("{det}/{attack}");
@@ -697,12 +761,12 @@ fn subject_items(e: &Examples, attack: &str) -> (Vec<usize>, Vec<bool>) {
         .unzip()
 }
 
-/// Train both detectors on every training source and test them on real traffic.
+/// Train the detectors on every training source and test them on real traffic.
 ///
 /// Sources, in row order: `real` first (real share 1), then for each `(name, synthetic)` one
 /// source per share in `cfg.real_shares` below 1 (in the given order): `name+real<r>` mixes and
 /// `name` itself for `r = 0`. Attacks are injected into `test` with [`inject()`] seeded from
-/// `seed`. With `plot_dir`, one ROC SVG per detector and attack
+/// `seed`. With `plot_dir`, one ROC SVG per scoring detector ([`SCORED`]) and attack
 /// (`detect_roc_<detector>_<attack>.svg`) shows the first repetition of `real` and of each pure
 /// generator. Ratio rows (see the module docs) come last when `cfg.ratio_rows`.
 ///
@@ -908,7 +972,7 @@ pub fn evaluate_isolated_fields(
     );
     if let Some(dir) = plot_dir {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        for (d, det) in DETECTORS.iter().enumerate() {
+        for (d, det) in DETECTORS[..SCORED].iter().enumerate() {
             for attack in ATTACKS {
                 let (items, labels) = subject_items(&attacked, attack);
                 if !labels.iter().any(|&l| l) || labels.iter().all(|&l| l) {
@@ -1232,6 +1296,36 @@ mod tests {
         eprintln!("bytes predict {:?}", c.elapsed());
     }
 
+    /// One fit of the paper's protocol tree on 50,000 examples of the embedded day (hours 10–12,
+    /// every host, evenly spaced), then four more: every tree must be the first.
+    /// `cargo test --lib detect::tests::timing_tree -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing of one protocol-tree fit on 50,000 examples"]
+    fn timing_tree() {
+        let e = Examples::from_hosts(day());
+        let k = 50_000.min(e.len());
+        let mut t = Examples::default();
+        for j in 0..k {
+            t.push_from(&e, j * e.len() / k, 0);
+        }
+        let c = std::time::Instant::now();
+        let a = TreeModel::fit(&t.tree_x, &t.proto_y).unwrap();
+        let fit = c.elapsed();
+        let c = std::time::Instant::now();
+        let pred = a.predict(&e.tree_x).unwrap();
+        eprintln!(
+            "protocol tree: fit on {k} of {} examples {fit:?} ({} leaves, depth {}); predict {} in {:?}",
+            e.len(),
+            a.n_leaves(),
+            a.depth(),
+            pred.len(),
+            c.elapsed()
+        );
+        for _ in 0..4 {
+            assert_eq!(TreeModel::fit(&t.tree_x, &t.proto_y).unwrap(), a);
+        }
+    }
+
     /// Release-mode timing on quickstart-sized data: `cargo test --release --lib
     /// detect::tests::timing -- --ignored --nocapture`.
     #[test]
@@ -1306,6 +1400,47 @@ mod tests {
             );
             assert!(s.value > r.ci_high.unwrap(), "{m}: {r:?} {s:?}");
         }
+    }
+
+    #[test]
+    fn protocol_tree_has_task_rows_only() {
+        let rows = shared_rows();
+        for g in ["real", "holdout", "shuffled"] {
+            for m in ["macro_f1", "accuracy"] {
+                let r = get(rows, g, m, "protocol_tree");
+                assert!((0.0..=1.0).contains(&r.value), "{g} {m}: {r:?}");
+                let (lo, hi) = (r.ci_low.unwrap(), r.ci_high.unwrap());
+                assert!((0.0..=1.0).contains(&lo) && lo <= hi && hi <= 1.0, "{r:?}");
+                // Counted like the forest's rows: the test hosts.
+                assert_eq!(r.n, get(rows, g, m, "protocol").n);
+                assert_eq!(get(rows, g, &format!("{m}_seed_sd"), "protocol_tree").n, 2);
+                if g != "real" {
+                    let ratio = get(rows, g, &format!("ratio_{m}"), "protocol_tree");
+                    let real = get(rows, "real", m, "protocol_tree");
+                    assert_eq!(ratio.value, r.value / real.value);
+                }
+            }
+            assert!(rows.iter().any(|r| {
+                r.generator == g && r.metric == "f1" && r.subject.starts_with("protocol_tree/")
+            }));
+        }
+        // Task rows only: no anomaly rows, no regression rows.
+        for r in rows
+            .iter()
+            .filter(|r| r.subject.starts_with("protocol_tree"))
+        {
+            let m = r
+                .metric
+                .trim_start_matches("ratio_")
+                .trim_end_matches("_seed_sd");
+            assert!(["macro_f1", "accuracy", "f1"].contains(&m), "{r:?}");
+        }
+        // The previous flow tells the protocol; column-shuffled traffic breaks that link.
+        let (r, s) = (
+            get(rows, "real", "macro_f1", "protocol_tree"),
+            get(rows, "shuffled", "macro_f1", "protocol_tree"),
+        );
+        assert!(s.value < r.value, "{r:?} {s:?}");
     }
 
     #[test]
@@ -1416,7 +1551,13 @@ mod tests {
         assert!(
             !iso.rows
                 .iter()
-                .any(|r| of_first(r) && r.subject.starts_with("protocol"))
+                .any(|r| of_first(r) && detector_of(&r.subject) == Some(0))
+        );
+        // The paper's tree reads no ToS: its rows stay.
+        assert!(
+            iso.rows
+                .iter()
+                .any(|r| of_first(r) && r.subject == "protocol_tree")
         );
         assert!(
             iso.rows
@@ -1494,7 +1635,7 @@ mod tests {
         }
         // `n` counts the resampled hosts: the one test host, in each class.
         assert_eq!(get(&a, "real", "auc", "bytes/blacklist").n, 2);
-        for det in DETECTORS {
+        for det in &DETECTORS[..SCORED] {
             for attack in ATTACKS {
                 let p = dir.path().join(format!("detect_roc_{det}_{attack}.svg"));
                 let svg = std::fs::read_to_string(&p).unwrap();
@@ -1561,7 +1702,7 @@ mod tests {
         // truth 0 0 1 1 2, pred 0 1 1 1 0; bytes errors 0.5, 0, -2, 1, 0.
         let (y, p) = ([0, 0, 1, 1, 2], [0, 1, 1, 1, 0]);
         let (yb, pb) = ([1.0, 2.0, 3.0, 0.0, 5.0], [1.5, 2.0, 1.0, 1.0, 5.0]);
-        let t = TaskCounts::count((&y, &p), (&yb, &pb), &[0, 1, 2, 3, 4]);
+        let t = TaskCounts::count((&y, &p), Some((&yb, &pb)), &[0, 1, 2, 3, 4]);
         assert!((t.macro_f1() - 1.3 / 3.0).abs() < 1e-12 && (t.accuracy() - 0.6).abs() < 1e-12);
         // The same classes one at a time; class 3 occurs nowhere.
         assert_eq!(t.class_f1(0), Some(0.5));
@@ -1577,10 +1718,14 @@ mod tests {
             [Some(t.macro_f1()), Some(0.6), Some(t.mse()), Some(t.mae())]
         );
         // Resampled indices count with multiplicity: items 2, 2, 4 -> classes {1, 2, 0}.
-        let t = TaskCounts::count((&y, &p), (&yb, &pb), &[2, 2, 4]);
+        let t = TaskCounts::count((&y, &p), Some((&yb, &pb)), &[2, 2, 4]);
         assert!((t.macro_f1() - (0.0 + 1.0 + 0.0) / 3.0).abs() < 1e-12);
         assert!((t.accuracy() - 2.0 / 3.0).abs() < 1e-12);
         assert!((t.mse() - 8.0 / 3.0).abs() < 1e-12 && (t.mae() - 4.0 / 3.0).abs() < 1e-12);
+        // Without bytes errors (the tree's counts): the same class figures, no MSE or MAE.
+        let u = TaskCounts::count((&y, &p), None, &[0, 1, 2, 3, 4]).values();
+        assert_eq!(u[..N_CLASSES + 2], v[..N_CLASSES + 2]);
+        assert_eq!(u[N_CLASSES + 2..], [None, None]);
         assert_eq!(source_name("stan", 1.0), "real");
         assert_eq!(source_name("stan", 0.1), "stan+real0.1");
         assert_eq!(source_name("stan", 0.01), "stan+real0.01");
@@ -1662,8 +1807,10 @@ mod tests {
             n_hosts: hosts,
             ..Default::default()
         };
+        let class: Vec<usize> = clean.host.iter().map(|h| h % 2).collect();
         let preds = [Preds {
-            class: clean.host.iter().map(|h| h % 2).collect(),
+            tree_class: class.clone(),
+            class,
             log_bytes: vec![0.0; n],
             score: [Vec::new(), Vec::new()],
         }];
@@ -1671,6 +1818,12 @@ mod tests {
         let task = task_stats(&by_source, &clean, 400, 5);
         let (acc, ci, _) = task[0][N_CLASSES + 1].clone().unwrap();
         assert_eq!(acc, 0.5);
+        // The tree's block: the same predictions, the same resamples, the same figures.
+        assert_eq!(
+            task[0][COUNT_STATS..COUNT_STATS + N_CLASSES + 2],
+            task[0][..N_CLASSES + 2]
+        );
+        assert_eq!(task[0][COUNT_STATS + N_CLASSES + 2..], [None, None]);
         let (lo, hi) = ci.unwrap();
         let mut flow = Vec::new();
         stats::bootstrap_resamples(n, 400, 5, |idx| {
@@ -1710,6 +1863,7 @@ mod tests {
         let preds = [Preds {
             class: Vec::new(),
             log_bytes: Vec::new(),
+            tree_class: Vec::new(),
             score: [score.clone(), score],
         }];
         let by_source: Vec<&[Preds]> = vec![&preds];

@@ -448,13 +448,15 @@ impl Headline {
         // The real-only detectors first: share 1 is theirs.
         det_gens.sort_by_key(|(g, _)| g.as_str() != "real");
         let det_note = "Detectors trained on a mix of real and synthetic traffic, tested on real held-out traffic with injected attacks. `@s` is the real share of the training set: @1 real only (row `real`), @0 synthetic only.";
-        for (title, q, qb, qm, qs, auc_subject) in [
+        let tree_note = " `tree macro_f1` is the paper's own protocol task: one decision tree on the previous flow's bytes, packets and protocol (detector `protocol_tree`).";
+        for (title, q, qb, qm, qs, tree, auc_subject) in [
             (
                 "Downstream: protocol classifier",
                 "macro_f1",
                 Better::Higher,
                 "macro_f1",
                 "protocol",
+                true,
                 "protocol/all",
             ),
             (
@@ -463,10 +465,20 @@ impl Headline {
                 Better::Lower,
                 "mse",
                 "bytes",
+                false,
                 "bytes/all",
             ),
         ] {
             let mut src = detect_sources(&shares, q, qb, qm, qs);
+            if tree {
+                src.extend(detect_sources(
+                    &shares,
+                    "tree macro_f1",
+                    Better::Higher,
+                    "macro_f1",
+                    "protocol_tree",
+                ));
+            }
             src.extend(detect_sources(
                 &shares,
                 "anomaly auc",
@@ -474,7 +486,16 @@ impl Headline {
                 "auc",
                 auc_subject,
             ));
-            tables.extend(build_table(rows, title, det_note, &det_gens, &src, true));
+            let has_tree = tree
+                && rows
+                    .iter()
+                    .any(|r| r.section == "detect" && r.subject == "protocol_tree");
+            let note = if has_tree {
+                format!("{det_note}{tree_note}")
+            } else {
+                det_note.to_string()
+            };
+            tables.extend(build_table(rows, title, &note, &det_gens, &src, true));
         }
 
         let priv_gens = generators_of(rows, "privacy");
@@ -683,6 +704,11 @@ impl Headline {
                     get("detect", g, "macro_f1", "protocol"),
                     Better::Higher,
                 );
+                add(
+                    "tree_macro_f1",
+                    get("detect", g, "macro_f1", "protocol_tree"),
+                    Better::Higher,
+                );
                 add("mse", get("detect", g, "mse", "bytes"), Better::Lower);
                 let strongest = rows
                     .iter()
@@ -779,6 +805,8 @@ mod tests {
             row("detect", "real", "macro_f1", "protocol", 0.64),
             row("detect", "stan+real0.1", "macro_f1", "protocol", 0.61),
             row("detect", "stan", "macro_f1", "protocol", 0.59),
+            row("detect", "real", "macro_f1", "protocol_tree", 0.55),
+            row("detect", "stan", "macro_f1", "protocol_tree", 0.52),
             row("privacy", "stan", "auc", "dcr", 0.66),
             row("privacy", "stan", "auc", "shadow/target1", 0.7),
             row("privacy", "stan", "tpr_at_fpr_0.01", "dcr", 0.05),
@@ -815,12 +843,27 @@ mod tests {
             .find(|t| t.title == "Downstream: protocol classifier")
             .unwrap();
         let labels: Vec<&str> = t.columns.iter().map(|c| c.label.as_str()).collect();
-        assert_eq!(labels, ["macro_f1 @1", "macro_f1 @0.1", "macro_f1 @0"]);
+        // The tree's columns without a figure (no `stan+real0.1` row of it) are dropped.
+        assert_eq!(
+            labels,
+            [
+                "macro_f1 @1",
+                "macro_f1 @0.1",
+                "macro_f1 @0",
+                "tree macro_f1 @1",
+                "tree macro_f1 @0"
+            ]
+        );
+        assert!(t.note.contains("`protocol_tree`"), "{}", t.note);
         assert_eq!(t.rows[0].label, "real");
         assert_eq!(t.rows[0].kind, RowKind::Floor);
         let v = |r: usize, c: usize| t.rows[r].cells[c].map(|c| c.value);
         assert_eq!((v(0, 0), v(0, 1), v(0, 2)), (Some(0.64), None, None));
         assert_eq!((v(1, 0), v(1, 1), v(1, 2)), (None, Some(0.61), Some(0.59)));
+        assert_eq!(
+            (v(0, 3), v(0, 4), v(1, 3), v(1, 4)),
+            (Some(0.55), None, None, Some(0.52))
+        );
     }
 
     #[test]
@@ -864,7 +907,7 @@ mod tests {
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert_eq!(
             lines[0],
-            "stan             jsd_mean↓ 0.1000  detection_auc→0.5 0.8000  macro_f1↑ 0.5900  max mia_auc 0.6600 (dcr)"
+            "stan             jsd_mean↓ 0.1000  detection_auc→0.5 0.8000  macro_f1↑ 0.5900  tree_macro_f1↑ 0.5200  max mia_auc 0.6600 (dcr)"
         );
         assert!(
             lines[2].starts_with("holdout (floor)  jsd_mean↓ 0.0200"),

@@ -260,7 +260,7 @@ fn run_ugr16(
         tracing::info!(
             real_shares = ?spec.detect.real_shares,
             seeds = spec.detect.seeds,
-            "detect: training the protocol classifier and the next-bytes regressor on real traffic and on each generator's mixes"
+            "detect: training the protocol classifier, the next-bytes regressor and the paper's protocol tree on real traffic and on each generator's mixes"
         );
         let det = stages.time("detect", || {
             crate::detect::evaluate_isolated_fields(
