@@ -230,7 +230,6 @@ impl TreeModel {
         // Merge sibling leaves with a most frequent class in common, bottom-up (children come
         // after their parents): what linfa-trees' pruning does whenever its tie-breaks agree,
         // done whatever they were, so that the result does not depend on them.
-        let mut merged = vec![false; model.nodes.len()];
         for i in (0..model.nodes.len()).rev() {
             if let Node::Split { left, right, .. } = model.nodes[i] {
                 let leaves = matches!(model.nodes[left], Node::Leaf { .. })
@@ -238,8 +237,6 @@ impl TreeModel {
                 if leaves && most_frequent(&counts[left]) & most_frequent(&counts[right]) != 0 {
                     counts[i] = std::array::from_fn(|c| counts[left][c] + counts[right][c]);
                     model.nodes[i] = Node::Leaf { class: 0 };
-                    merged[left] = true;
-                    merged[right] = true;
                 }
             }
         }
@@ -251,7 +248,6 @@ impl TreeModel {
             new_index[i] = kept.len();
             kept.push(i);
             if let Node::Split { left, right, .. } = model.nodes[i] {
-                debug_assert!(!merged[left] && !merged[right]);
                 queue.push(right);
                 queue.push(left);
             }
