@@ -403,17 +403,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn many_ties_still_give_one_tree() {
-        // 3,000 flows over a few values of each feature, classes at random: many leaves with
-        // tied counts. Every fit (each with its own HashMap seeds) gives the same tree.
-        let mut z = 12345u64;
-        let mut next = |k: u64| {
+    /// Seeded draws below `k` (a 64-bit LCG's high bits): plain data for the tie tests.
+    fn draws(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut z = seed;
+        move |k| {
             z = z
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             (z >> 33) % k
-        };
+        }
+    }
+
+    #[test]
+    fn many_ties_still_give_one_tree() {
+        // 3,000 flows over a few values of each feature, classes at random: many leaves with
+        // tied counts. Every fit (each with its own HashMap seeds) gives the same tree.
+        let mut next = draws(12345);
         let (mut x, mut y) = (Vec::new(), Vec::new());
         for _ in 0..3000 {
             x.extend([next(12) as f64 * 40.0, next(4) as f64, next(4) as f64]);
@@ -431,13 +436,7 @@ mod tests {
         // Packets are bytes / 40, so every cut on one is a cut on the other: equal Gini scores,
         // which linfa-trees' f32 sums in HashMap order can tell apart either way. Bytes (the
         // first column) take every such cut, in every fit.
-        let mut z = 99u64;
-        let mut next = |k: u64| {
-            z = z
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (z >> 33) % k
-        };
+        let mut next = draws(99);
         let (mut x, mut y) = (Vec::new(), Vec::new());
         for _ in 0..4000 {
             let k = next(40) as f64;
